@@ -1,0 +1,1 @@
+"""Policies: what a tenant's code may use, as closed YAML documents validated at start-up."""

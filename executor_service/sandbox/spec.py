@@ -1,0 +1,127 @@
+"""Pure data that describes a sandbox and a run in it, and what a run produced.
+
+These types cross every layer (policy, worker, API, Redis), so they hold no behaviour that needs
+Docker and serialise to plain JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
+
+# Hard bounds no policy may exceed: they keep a typo in a YAML file from turning into a 1 TB limit.
+MAX_WALL_TIME_S = 3600.0
+MAX_MEMORY_MB = 16_384
+MAX_PIDS = 4096
+MAX_NOFILE = 65_536
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+MAX_WORKSPACE_MB = 16_384
+MAX_CPUS = 64.0
+
+
+class Limits(BaseModel):
+    """Resource ceilings enforced on one sandbox; a policy holds the maxima, a request may lower them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wall_time_s: Annotated[float, Field(gt=0, le=MAX_WALL_TIME_S)] = 10.0
+    cpu_time_s: Annotated[int, Field(gt=0, le=int(MAX_WALL_TIME_S))] = 10
+    cpus: Annotated[float, Field(gt=0, le=MAX_CPUS)] = 1.0
+    memory_mb: Annotated[int, Field(ge=16, le=MAX_MEMORY_MB)] = 256
+    pids: Annotated[int, Field(ge=8, le=MAX_PIDS)] = 64
+    nofile: Annotated[int, Field(ge=16, le=MAX_NOFILE)] = 256
+    output_bytes: Annotated[int, Field(ge=1024, le=MAX_OUTPUT_BYTES)] = 1024 * 1024
+    workspace_mb: Annotated[int, Field(ge=1, le=MAX_WORKSPACE_MB)] = 64
+    tmp_mb: Annotated[int, Field(ge=1, le=MAX_WORKSPACE_MB)] = 16
+
+
+class LimitsOverride(BaseModel):
+    """A request's wish to run with lower limits; any field left out keeps the policy's value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wall_time_s: Annotated[float, Field(gt=0)] | None = None
+    cpu_time_s: Annotated[int, Field(gt=0)] | None = None
+    cpus: Annotated[float, Field(gt=0)] | None = None
+    memory_mb: Annotated[int, Field(gt=0)] | None = None
+    pids: Annotated[int, Field(gt=0)] | None = None
+    nofile: Annotated[int, Field(gt=0)] | None = None
+    output_bytes: Annotated[int, Field(gt=0)] | None = None
+    workspace_mb: Annotated[int, Field(gt=0)] | None = None
+    tmp_mb: Annotated[int, Field(gt=0)] | None = None
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory shown read-only inside the sandbox; only a policy may name one."""
+
+    host_path: str
+    sandbox_path: str
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything needed to prepare one hardened container, before any code is known."""
+
+    image: str
+    limits: Limits
+    mounts: tuple[Mount, ...] = ()
+    runtime: str | None = None  # None: the engine's default (runc); "runsc": gVisor
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One run inside a prepared sandbox: files to place in the workspace, then a command."""
+
+    argv: tuple[str, ...]
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    stdin: bytes = b""
+    env: Mapping[str, str] = field(default_factory=dict)
+    collect: tuple[str, ...] = ()  # glob patterns, relative to the workspace, of files to return
+    max_files_out: int = 16
+    max_file_out_bytes: int = 1024 * 1024
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended. Everything the user's code can do is one of these, never an exception."""
+
+    OK = "ok"
+    ERROR = "error"  # the program exited non-zero
+    TIMEOUT = "timeout"
+    MEMORY_LIMIT = "memory_limit"
+    OUTPUT_LIMIT = "output_limit"
+    CANCELLED = "cancelled"
+
+
+class OutputFile(BaseModel):
+    """A file the run left in its workspace and the caller asked for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    size_bytes: int
+    content: Base64Bytes
+    truncated: bool = False
+
+
+class RunResult(BaseModel):
+    """What one run produced, as the runner measured it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: RunStatus
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    wall_time_s: float
+    cpu_time_s: float | None = None
+    memory_peak_bytes: int | None = None
+    files: tuple[OutputFile, ...] = ()
+    message: str = ""  # a person-readable reason for any status but ok
