@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 # Hard bounds no policy may exceed: they keep a typo in a YAML file from turning into a 1 TB limit.
 MAX_WALL_TIME_S = 3600.0
@@ -24,7 +24,7 @@ MAX_CPUS = 64.0
 
 
 class Limits(BaseModel):
-    """Resource ceilings enforced on one sandbox; a policy holds the maxima, a request may lower them."""
+    """Resource ceilings of one sandbox: a policy holds the maxima, a request may lower them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -99,20 +99,20 @@ class RunStatus(enum.StrEnum):
 
 
 class OutputFile(BaseModel):
-    """A file the run left in its workspace and the caller asked for."""
+    """A file the run left in its workspace and the caller asked for (base64 in JSON)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
     path: str
     size_bytes: int
-    content: Base64Bytes
+    content: bytes
     truncated: bool = False
 
 
 class RunResult(BaseModel):
     """What one run produced, as the runner measured it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
     status: RunStatus
     exit_code: int | None

@@ -1,0 +1,438 @@
+"""The Docker backend of SandboxRunner: the only module that talks to the engine.
+
+Preparing a sandbox (create + start a hardened, idle container: ~170 ms) is kept apart from running
+code in it (one `exec`: ~60 ms), so a pool of pre-started single-use containers can hide the start
+cost. Wall time is enforced from outside by killing: the whole container for a single-use sandbox,
+every process of the code's user for a session. docker-py's objects and errors never leave here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from executor_service.errors import ImageMissing, NotFound, PayloadTooLarge, SandboxError
+from executor_service.sandbox import workspace
+from executor_service.sandbox.exec_output import FrameDecoder
+from executor_service.sandbox.hardening import CODE_USER, WORKSPACE, container_options
+from executor_service.sandbox.runner import (
+    DEADLINE_LABEL,
+    MANAGED_LABEL,
+    OutputCallback,
+    Sandbox,
+    WorkspaceFile,
+)
+from executor_service.sandbox.spec import (
+    OutputFile,
+    Program,
+    RunResult,
+    RunStatus,
+    SandboxConfig,
+)
+from executor_service.settings import Settings
+
+POLL_S = 0.25
+EXEC_INSPECT_EVERY_S = 1.0
+HOUSEKEEPING_TIMEOUT_S = 30.0
+SIGKILL_EXIT = 137
+# Place the files (the first $1 bytes of stdin, a tar) in the workspace, then become the program;
+# what is left of stdin is the program's own.
+PLACE_AND_RUN = (
+    'head -c "$1" | tar -x -f - -C ' + WORKSPACE + " --no-same-owner || "
+    '{ echo "sandbox: could not place the files in the workspace" >&2; exit 125; }; '
+    'shift; exec "$@"'
+)
+
+
+@contextlib.contextmanager
+def _engine_errors() -> Iterator[None]:
+    """Translate the engine's failures into the service's error tree, at this one boundary."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ImageMissing(f"sandbox image is not built: {exc.explanation}") from exc
+    except docker.errors.NotFound as exc:
+        raise NotFound(f"sandbox is gone: {exc.explanation}") from exc
+    except docker.errors.DockerException as exc:
+        raise SandboxError(f"container engine failed: {exc}") from exc
+    except requests.exceptions.RequestException as exc:
+        raise SandboxError(f"container engine unreachable: {exc}") from exc
+
+
+@dataclass
+class _ExecOutcome:
+    decoder: FrameDecoder
+    exit_code: int | None
+    stopped: RunStatus | None  # set when we cut the run short: timeout, cancelled, output_limit
+    wall_time_s: float
+
+
+class DockerRunner:
+    """Hardened single-use and session sandboxes on a Docker engine."""
+
+    def __init__(self, client: docker.DockerClient, *, reap_grace_s: float = 60.0) -> None:
+        self._client = client
+        self._api = client.api
+        self._grace_s = reap_grace_s
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def prepare(
+        self, config: SandboxConfig, *, single_use: bool = True, lifetime_s: float | None = None
+    ) -> Sandbox:
+        lifetime = config.limits.wall_time_s if lifetime_s is None else lifetime_s
+        options = container_options(config, deadline=time.time() + lifetime + self._grace_s)
+        with _engine_errors():
+            container = self._client.containers.create(**options)
+        try:
+            with _engine_errors():
+                container.start()
+        except BaseException:
+            self.destroy(str(container.id))
+            raise
+        return Sandbox(id=str(container.id), config=config, single_use=single_use)
+
+    def destroy(self, sandbox_id: str) -> None:
+        try:
+            self._api.remove_container(sandbox_id, force=True, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # removal already in progress elsewhere
+                return
+            raise SandboxError(f"could not remove sandbox {sandbox_id[:12]}: {exc}") from exc
+
+    def destroy_labelled(self, labels: Mapping[str, str]) -> int:
+        wanted = [MANAGED_LABEL] + [f"{key}={value}" for key, value in labels.items()]
+        with _engine_errors():
+            found = self._api.containers(all=True, filters={"label": wanted})
+        for item in found:
+            self.destroy(item["Id"])
+        return len(found)
+
+    def reap(self, *, everything: bool = False) -> int:
+        now = time.time()
+        with _engine_errors():
+            found = self._api.containers(all=True, filters={"label": MANAGED_LABEL})
+        removed = 0
+        for item in found:
+            deadline = _float(item.get("Labels", {}).get(DEADLINE_LABEL))
+            if everything or deadline is None or deadline < now:
+                self.destroy(item["Id"])
+                removed += 1
+        return removed
+
+    # -- running code --------------------------------------------------------------------------
+
+    def run_once(
+        self,
+        config: SandboxConfig,
+        program: Program,
+        *,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
+        sandbox = self.prepare(config)
+        return self.run(sandbox, program, on_output=on_output, cancel=cancel)
+
+    def run(
+        self,
+        sandbox: Sandbox,
+        program: Program,
+        *,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
+        try:
+            return self._run(sandbox, program, on_output, cancel)
+        finally:
+            if sandbox.single_use:
+                self.destroy(sandbox.id)
+
+    def _run(
+        self,
+        sandbox: Sandbox,
+        program: Program,
+        on_output: OutputCallback | None,
+        cancel: threading.Event | None,
+    ) -> RunResult:
+        limits = sandbox.config.limits
+        cpu_before = 0.0 if sandbox.single_use else self._usage(sandbox.id)[0]
+        payload = workspace.pack(program.files) if program.files else b""
+        argv = list(program.argv)
+        if payload:
+            argv = ["/bin/sh", "-c", PLACE_AND_RUN, "sandbox", str(len(payload)), *argv]
+        outcome = self._exec(
+            sandbox.id,
+            argv,
+            stdin=payload + program.stdin if (payload or program.stdin) else None,
+            env=program.env,
+            wall_time_s=limits.wall_time_s,
+            cap=limits.output_bytes,
+            on_output=on_output,
+            cancel=cancel,
+        )
+        cpu_after, memory_peak = self._usage(sandbox.id)
+        if outcome.stopped is not None:
+            self._stop_processes(sandbox)
+        status, message = self._judge(outcome, sandbox, memory_peak)
+        files: tuple[OutputFile, ...] = ()
+        if program.collect and outcome.stopped is None:
+            files = self._collect(sandbox, program)
+        decoder = outcome.decoder
+        return RunResult(
+            status=status,
+            exit_code=outcome.exit_code,
+            stdout=decoder.stdout.text(),
+            stderr=decoder.stderr.text(),
+            stdout_truncated=decoder.stdout.truncated,
+            stderr_truncated=decoder.stderr.truncated,
+            wall_time_s=round(outcome.wall_time_s, 4),
+            cpu_time_s=round(max(cpu_after - cpu_before, 0.0), 4) if cpu_after else None,
+            memory_peak_bytes=memory_peak,
+            files=files,
+            message=message,
+        )
+
+    def _judge(
+        self, outcome: _ExecOutcome, sandbox: Sandbox, memory_peak: int | None
+    ) -> tuple[RunStatus, str]:
+        limits = sandbox.config.limits
+        if outcome.stopped is RunStatus.TIMEOUT:
+            return outcome.stopped, f"wall time limit of {limits.wall_time_s} s reached; killed"
+        if outcome.stopped is RunStatus.CANCELLED:
+            return outcome.stopped, "cancelled; the run was killed"
+        if outcome.stopped is RunStatus.OUTPUT_LIMIT:
+            return outcome.stopped, f"output over {limits.output_bytes} bytes; cut and killed"
+        if outcome.exit_code == 0:
+            return RunStatus.OK, ""
+        limit_bytes = limits.memory_mb * 1024 * 1024
+        if outcome.exit_code == SIGKILL_EXIT and (
+            (memory_peak is not None and memory_peak >= limit_bytes * 0.9) or self._oom(sandbox)
+        ):
+            return RunStatus.MEMORY_LIMIT, f"memory limit of {limits.memory_mb} MB reached; killed"
+        return RunStatus.ERROR, f"exited with code {outcome.exit_code}"
+
+    def _exec(
+        self,
+        sandbox_id: str,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None,
+        env: Mapping[str, str],
+        wall_time_s: float,
+        cap: int,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> _ExecOutcome:
+        """Run one process as the code's user, feeding stdin and reading output until it ends."""
+        with _engine_errors():
+            exec_id = self._api.exec_create(
+                sandbox_id,
+                list(argv),
+                stdin=stdin is not None,
+                user=CODE_USER,
+                workdir=WORKSPACE,
+                environment=dict(env),
+            )["Id"]
+            stream = self._api.exec_start(exec_id, socket=True)
+        # The engine hijacks the HTTP connection; we need the socket itself to half-close stdin.
+        raw: socket.socket = stream._sock  # type: ignore[union-attr]
+        decoder = FrameDecoder(cap, on_output)
+        started = time.monotonic()
+        deadline = started + wall_time_s
+        if stdin is not None:
+            threading.Thread(target=_feed, args=(raw, stdin), daemon=True).start()
+        stopped: RunStatus | None = None
+        next_inspect = started + EXEC_INSPECT_EVERY_S
+        try:
+            while True:
+                now = time.monotonic()
+                if cancel is not None and cancel.is_set():
+                    stopped = RunStatus.CANCELLED
+                    break
+                if now >= deadline:
+                    stopped = RunStatus.TIMEOUT
+                    break
+                readable, _, _ = select.select([raw], [], [], min(POLL_S, deadline - now))
+                if not readable:
+                    # A background child may hold the output open after the program has ended.
+                    if now >= next_inspect:
+                        next_inspect = now + EXEC_INSPECT_EVERY_S
+                        if not self._api.exec_inspect(exec_id)["Running"]:
+                            break
+                    continue
+                data = raw.recv(65536)
+                if not data:
+                    break
+                decoder.feed(data)
+                if decoder.over_cap:
+                    stopped = RunStatus.OUTPUT_LIMIT
+                    break
+        finally:
+            wall_time_s = time.monotonic() - started
+            with contextlib.suppress(OSError):
+                raw.close()
+        exit_code = None
+        if stopped is None:
+            with _engine_errors():
+                exit_code = self._api.exec_inspect(exec_id)["ExitCode"]
+        return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
+
+    def _stop_processes(self, sandbox: Sandbox) -> None:
+        """End a run cut short: a single-use sandbox entirely, a session's code processes only."""
+        if sandbox.single_use:
+            self.destroy(sandbox.id)
+            return
+        try:
+            # kill(-1) spares the caller and the keeper (another uid); repeat to catch forks.
+            for _ in range(3):
+                self._exec(
+                    sandbox.id,
+                    ["/bin/sh", "-c", "kill -KILL -1"],
+                    stdin=None,
+                    env={},
+                    wall_time_s=HOUSEKEEPING_TIMEOUT_S,
+                    cap=4096,
+                )
+        except SandboxError:
+            # Even a fresh `exec` may be impossible (pids exhausted): then the session must go.
+            self.destroy(sandbox.id)
+
+    def _usage(self, sandbox_id: str) -> tuple[float, int | None]:
+        """CPU seconds used so far and peak memory in bytes, from the engine's one-shot stats."""
+        try:
+            stats: dict[str, Any] = self._api.stats(sandbox_id, stream=False, one_shot=True)
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return 0.0, None
+        cpu_ns = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage") or 0
+        memory = stats.get("memory_stats", {})
+        peak = memory.get("max_usage") or memory.get("usage")
+        return cpu_ns / 1e9, peak
+
+    def _oom(self, sandbox: Sandbox) -> bool:
+        try:
+            state = self._api.inspect_container(sandbox.id)["State"]
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+        return bool(state.get("OOMKilled"))
+
+    # -- workspace files -----------------------------------------------------------------------
+
+    def put_files(self, sandbox: Sandbox, files: Mapping[str, bytes]) -> None:
+        payload = workspace.pack(files)
+        outcome = self._housekeeping(
+            sandbox, ["tar", "-x", "-f", "-", "-C", WORKSPACE, "--no-same-owner"], stdin=payload
+        )
+        if outcome.exit_code != 0:
+            error = outcome.decoder.stderr.text()
+            if "No space left" in error or "File too large" in error:
+                raise PayloadTooLarge("the files do not fit in the workspace", field="files")
+            raise SandboxError(f"could not write the files: {error.strip()[:200]}")
+
+    def list_files(self, sandbox: Sandbox) -> list[WorkspaceFile]:
+        outcome = self._housekeeping(
+            sandbox, ["find", WORKSPACE, "-xdev", "-type", "f", "-printf", "%s %P\\0"], cap=4 << 20
+        )
+        files = []
+        for entry in outcome.decoder.stdout.data.split(b"\0"):
+            if entry:
+                size, _, path = entry.decode("utf-8", errors="replace").partition(" ")
+                files.append(WorkspaceFile(path=path, size_bytes=int(size)))
+        return sorted(files, key=lambda item: item.path)
+
+    def read_file(self, sandbox: Sandbox, path: str, *, max_bytes: int) -> bytes:
+        clean = workspace.safe_relative_path(path)
+        outcome = self._housekeeping(
+            sandbox, ["tar", "-c", "-f", "-", "-C", WORKSPACE, "--", clean], cap=max_bytes + 65536
+        )
+        if outcome.exit_code != 0 and not outcome.decoder.stdout.data:
+            raise NotFound(f"no file {clean} in the workspace", field="path")
+        try:
+            return workspace.read_single(
+                bytes(outcome.decoder.stdout.data), clean, max_bytes=max_bytes
+            )
+        except FileNotFoundError as exc:
+            raise NotFound(f"{clean} is not a regular file in the workspace", field="path") from exc
+
+    def _collect(self, sandbox: Sandbox, program: Program) -> tuple[OutputFile, ...]:
+        present = self.list_files(sandbox)
+        chosen = [
+            item
+            for item in present
+            if any(fnmatch.fnmatchcase(item.path, pattern) for pattern in program.collect)
+        ][: program.max_files_out]
+        small = [item.path for item in chosen if item.size_bytes <= program.max_file_out_bytes]
+        contents: dict[str, bytes] = {}
+        if small:
+            budget = sum(item.size_bytes for item in chosen if item.path in small)
+            outcome = self._housekeeping(
+                sandbox,
+                ["tar", "-c", "-f", "-", "-C", WORKSPACE, "--", *small],
+                cap=budget + 1024 * (len(small) + 2) * 2 + 65536,
+            )
+            for item in workspace.unpack(
+                bytes(outcome.decoder.stdout.data),
+                max_file_bytes=program.max_file_out_bytes,
+                max_files=len(small),
+            ):
+                contents[item.path] = item.content
+        return tuple(
+            OutputFile(
+                path=item.path,
+                size_bytes=item.size_bytes,
+                content=contents.get(item.path, b""),
+                truncated=item.path not in contents,
+            )
+            for item in chosen
+        )
+
+    def _housekeeping(
+        self,
+        sandbox: Sandbox,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        cap: int = 65536,
+    ) -> _ExecOutcome:
+        outcome = self._exec(
+            sandbox.id, argv, stdin=stdin, env={}, wall_time_s=HOUSEKEEPING_TIMEOUT_S, cap=cap
+        )
+        if outcome.stopped is not None:
+            raise SandboxError(f"workspace operation {argv[0]} did not finish ({outcome.stopped})")
+        return outcome
+
+
+def _feed(raw: socket.socket, data: bytes) -> None:
+    """Write stdin, then half-close so the program sees end-of-file."""
+    with contextlib.suppress(OSError):
+        raw.sendall(data)
+        raw.shutdown(socket.SHUT_WR)
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def create_runner(settings: Settings) -> DockerRunner:
+    """A runner on the engine named by settings (or DOCKER_HOST / the local socket)."""
+    with _engine_errors():
+        if settings.docker_url:
+            client = docker.DockerClient(base_url=settings.docker_url)
+        else:
+            client = docker.from_env()
+    return DockerRunner(client, reap_grace_s=settings.reap_grace_s)
