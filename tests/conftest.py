@@ -1,0 +1,129 @@
+"""Shared fixtures: the real Docker engine and the sandbox images, with CI never skipping quietly.
+
+On a laptop without Docker a test that needs it is skipped; under CI (CI=true) it fails, so a run
+that could not test the sandbox cannot pass. After the whole run no labelled container may remain.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+
+from executor_service.policy.loader import load_policies
+from executor_service.policy.model import Policy
+from executor_service.sandbox.catalogue import Catalogue, load_catalogue
+from executor_service.sandbox.docker_runner import DockerRunner, create_runner
+from executor_service.sandbox.runner import MANAGED_LABEL
+from executor_service.sandbox.spec import LimitsOverride, Program, SandboxConfig
+from executor_service.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def missing(reason: str) -> None:
+    """Skip on a developer's machine; fail under CI, where a missing service is a broken set-up."""
+    if IN_CI:
+        pytest.fail(f"required service missing under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        missing(f"no Docker engine: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def runner(docker_client: docker.DockerClient, settings: Settings) -> DockerRunner:
+    return create_runner(settings)
+
+
+@pytest.fixture(scope="session")
+def catalogue(settings: Settings) -> Catalogue:
+    return load_catalogue(settings.images_dir)
+
+
+@pytest.fixture(scope="session")
+def policies(settings: Settings, catalogue: Catalogue) -> dict[str, Policy]:
+    return dict(load_policies(settings.policies_dir, catalogue))
+
+
+@pytest.fixture(scope="session")
+def built_images(
+    docker_client: docker.DockerClient, catalogue: Catalogue, settings: Settings
+) -> dict[str, str]:
+    """Image name -> reference, after checking every catalogued image exists on the engine."""
+    refs = {name: catalogue.image_ref(settings.image_prefix, name) for name in catalogue.images}
+    for ref in refs.values():
+        try:
+            docker_client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            missing(f"sandbox image {ref} is not built (run scripts/setup.sh)")
+    return refs
+
+
+class SandboxFactory:
+    """Builds SandboxConfigs and Programs the way the worker does: policy, catalogue, language."""
+
+    def __init__(
+        self, policies: dict[str, Policy], catalogue: Catalogue, images: dict[str, str]
+    ) -> None:
+        self._policies = policies
+        self._catalogue = catalogue
+        self._images = images
+
+    def config(
+        self, language: str = "python", policy: str = "default", **limits: Any
+    ) -> SandboxConfig:
+        chosen = self._policies[policy]
+        image = chosen.languages[language]
+        return SandboxConfig(
+            image=self._images[image],
+            limits=chosen.effective_limits(LimitsOverride(**limits) if limits else None),
+            mounts=tuple(mount.to_mount() for mount in chosen.mounts),
+            labels={"agent-sandbox.test": "1"},
+        )
+
+    def program(
+        self, code: str, language: str = "python", policy: str = "default", **kw: Any
+    ) -> Program:
+        runtime = self._catalogue.runtime(self._policies[policy].languages[language], language)
+        assert runtime is not None
+        return Program(argv=runtime.command, files={runtime.file: code.encode()}, **kw)
+
+
+@pytest.fixture(scope="session")
+def sandboxes(
+    policies: dict[str, Policy], catalogue: Catalogue, built_images: dict[str, str]
+) -> SandboxFactory:
+    return SandboxFactory(policies, catalogue, built_images)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No sandbox may outlive the suite: a leftover is a leak the reaper or a test should catch."""
+    try:
+        client = docker.from_env()
+        left = client.api.containers(all=True, filters={"label": MANAGED_LABEL})
+    except docker.errors.DockerException:
+        return
+    if left:
+        names = ", ".join(f"{item['Id'][:12]} {item.get('Labels', {})}" for item in left)
+        print(f"\nFAILED: {len(left)} sandbox container(s) left after the suite: {names}")
+        for item in left:
+            client.api.remove_container(item["Id"], force=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

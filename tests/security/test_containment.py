@@ -1,0 +1,120 @@
+"""Attacks on resources: each must end as a reported status while the host carries on."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from executor_service.sandbox.docker_runner import DockerRunner
+from executor_service.sandbox.runner import MANAGED_LABEL
+from executor_service.sandbox.spec import RunStatus
+from tests.conftest import SandboxFactory
+
+pytestmark = pytest.mark.docker
+
+
+def _containers_of(client: docker.DockerClient, test_label: str) -> list[object]:
+    return client.api.containers(all=True, filters={"label": [MANAGED_LABEL, test_label]})
+
+
+def test_fork_bomb_is_held_by_the_pids_limit(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    bomb = ":(){ :|:& };:; sleep 3"
+    result = runner.run_once(
+        sandboxes.config("bash", wall_time_s=4), sandboxes.program(bomb, "bash")
+    )
+    assert "fork: retry: Resource temporarily unavailable" in result.stderr
+    # The engine and the host still answer: the next sandbox runs normally.
+    after = runner.run_once(sandboxes.config(), sandboxes.program("print('alive')"))
+    assert after.status is RunStatus.OK
+    assert after.stdout == "alive\n"
+
+
+def test_process_count_stops_below_the_pids_limit(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    code = """
+import os, time
+count = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        count += 1
+except OSError as exc:
+    print(count, exc.errno)
+"""
+    config = sandboxes.config(pids=32, wall_time_s=10)
+    result = runner.run_once(config, sandboxes.program(code))
+    count, errno = result.stdout.split()
+    assert int(count) < 32
+    assert errno == "11"  # EAGAIN: the cgroup refused the fork
+
+
+def test_memory_bomb_ends_as_memory_limit(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
+    code = "blocks = []\nwhile True:\n    blocks.append(b'x' * (16 << 20))\n"
+    result = runner.run_once(sandboxes.config(memory_mb=128), sandboxes.program(code))
+    assert result.status is RunStatus.MEMORY_LIMIT
+    assert result.memory_peak_bytes is not None
+    assert result.memory_peak_bytes <= 128 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "while True:\n    pass\n",
+        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass\n",
+    ],
+    ids=["busy-loop", "ignores-sigterm"],
+)
+def test_infinite_loop_times_out_and_the_container_is_gone(
+    runner: DockerRunner,
+    sandboxes: SandboxFactory,
+    docker_client: docker.DockerClient,
+    code: str,
+) -> None:
+    config = sandboxes.config(wall_time_s=2)
+    config = type(config)(
+        image=config.image, limits=config.limits, labels={"agent-sandbox.test": "loop"}
+    )
+    result = runner.run_once(config, sandboxes.program(code))
+    assert result.status is RunStatus.TIMEOUT
+    assert result.exit_code is None
+    assert result.wall_time_s >= 2
+    assert _containers_of(docker_client, "agent-sandbox.test=loop") == []
+
+
+def test_100_mb_of_output_is_cut_at_the_cap(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    code = "import sys\nfor _ in range(100):\n    sys.stdout.write('y' * (1 << 20))\n"
+    config = sandboxes.config(output_bytes=65536)
+    result = runner.run_once(config, sandboxes.program(code))
+    assert result.status is RunStatus.OUTPUT_LIMIT
+    assert result.stdout_truncated is True
+    assert len(result.stdout) == 65536
+    assert set(result.stdout) == {"y"}
+
+
+def test_cpu_time_limit_kills_a_spinning_process(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    config = sandboxes.config(cpu_time_s=1, wall_time_s=10)
+    result = runner.run_once(config, sandboxes.program("while True:\n    pass\n"))
+    # RLIMIT_CPU: SIGXCPU at the soft limit (exit 152), SIGKILL at the hard one (137).
+    assert result.status is RunStatus.ERROR
+    assert result.exit_code in {152, 137}
+    assert result.wall_time_s < 10
+
+
+def test_non_zero_exit_is_reported_with_its_output(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    code = "import sys\nprint('partial')\nprint('bad thing', file=sys.stderr)\nsys.exit(3)\n"
+    result = runner.run_once(sandboxes.config(), sandboxes.program(code))
+    assert result.status is RunStatus.ERROR
+    assert result.exit_code == 3
+    assert result.stdout == "partial\n"
+    assert result.stderr == "bad thing\n"

@@ -1,0 +1,185 @@
+"""What sandboxed code can see and touch: nothing of the host, nothing writable but its own space."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from executor_service.sandbox.docker_runner import DockerRunner
+from executor_service.sandbox.spec import Mount, RunStatus, SandboxConfig
+from tests.conftest import SandboxFactory
+
+pytestmark = pytest.mark.docker
+
+
+def run_python(runner: DockerRunner, sandboxes: SandboxFactory, code: str, **limits: object) -> str:
+    result = runner.run_once(sandboxes.config(**limits), sandboxes.program(code))
+    assert result.status is RunStatus.OK, result
+    return result.stdout
+
+
+def test_process_is_not_root_and_has_no_capabilities(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    status = run_python(runner, sandboxes, "print(open('/proc/self/status').read())")
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    assert fields["Uid"].split() == ["10001"] * 4
+    assert fields["Gid"].split() == ["10001"] * 4
+    for capability_set in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(fields[capability_set].strip(), 16) == 0, capability_set
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert fields["Seccomp"].strip() == "2"  # a filter is installed, not "unconfined"
+
+
+def test_root_filesystem_is_read_only(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
+    code = """
+for path in ('/etc/evil', '/usr/evil', '/evil', '/home/evil'):
+    try:
+        open(path, 'w').write('x')
+        print(path, 'WRITTEN')
+    except OSError as exc:
+        print(path, exc.errno)
+"""
+    out = run_python(runner, sandboxes, code)
+    assert "WRITTEN" not in out
+    assert out.count(" 30") == 4  # EROFS for every path
+
+
+def test_tmp_is_not_executable(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
+    code = """
+import os, subprocess
+open('/tmp/x.sh', 'w').write('#!/bin/sh\\necho ran\\n')
+os.chmod('/tmp/x.sh', 0o755)
+try:
+    subprocess.run(['/tmp/x.sh'], check=True)
+except PermissionError as exc:
+    print('refused', exc.errno)
+"""
+    assert run_python(runner, sandboxes, code).strip() == "refused 13"
+
+
+def test_writing_past_the_workspace_size_fails(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    code = """
+try:
+    with open('big', 'wb') as f:
+        for _ in range(64):
+            f.write(b'x' * (1 << 20))
+    print('WROTE ALL')
+except OSError as exc:
+    print('stopped', exc.errno)
+"""
+    result = runner.run_once(
+        sandboxes.config(workspace_mb=8, memory_mb=256), sandboxes.program(code)
+    )
+    # ENOSPC from the tmpfs size, or EFBIG from the fsize ulimit (SIGXFSZ ignored by Python).
+    assert result.stdout.strip() in {"stopped 28", "stopped 27"}, result
+
+
+def test_read_only_data_mount_cannot_be_written(
+    runner: DockerRunner, sandboxes: SandboxFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "ref.csv").write_text("a,b\n1,2\n")
+    # World-writable on the host, so only the read-only mount can be what refuses the write.
+    (tmp_path / "ref.csv").chmod(0o666)
+    tmp_path.chmod(0o777)
+    base = sandboxes.config()
+    config = SandboxConfig(
+        image=base.image,
+        limits=base.limits,
+        mounts=(Mount(host_path=str(tmp_path), sandbox_path="/data"),),
+        labels=base.labels,
+    )
+    code = """
+print(open('/data/ref.csv').read().splitlines()[1])
+for path in ('/data/ref.csv', '/data/new.csv'):
+    try:
+        open(path, 'a').write('x')
+        print('WRITTEN')
+    except OSError as exc:
+        print('refused', exc.errno)
+"""
+    result = runner.run_once(config, sandboxes.program(code))
+    assert result.stdout.splitlines() == ["1,2", "refused 30", "refused 30"]
+    assert (tmp_path / "ref.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_no_network_but_loopback_and_no_route(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    code = """
+import socket
+interfaces = [line.split(':')[0].strip() for line in open('/proc/net/dev').readlines()[2:]]
+routes = open('/proc/net/route').read().splitlines()[1:]
+routes6 = [l for l in open('/proc/net/ipv6_route').read().splitlines() if not l.endswith('lo')]
+print(interfaces, len(routes), len(routes6))
+try:
+    socket.getaddrinfo('example.com', 80)
+    print('RESOLVED')
+except socket.gaierror:
+    print('no name resolution')
+print(repr(open('/etc/resolv.conf').read()))
+"""
+    lines = run_python(runner, sandboxes, code).splitlines()
+    assert lines[0] == "['lo'] 0 0"
+    assert lines[1] == "no name resolution"
+    assert "nameserver" not in lines[2]
+
+
+def test_no_docker_socket_host_environment_or_host_files(
+    runner: DockerRunner, sandboxes: SandboxFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOST_CANARY_SECRET", "s3cr3t-canary")
+    canary = tmp_path / "host-canary.txt"
+    canary.write_text("host file canary")
+    code = f"""
+import os
+print(os.path.exists('/var/run/docker.sock'), os.path.exists('/run/docker.sock'))
+print(os.path.exists({str(canary)!r}))
+env = open('/proc/self/environ', 'rb').read()
+print(b's3cr3t-canary' in env, sorted(os.environ))
+try:
+    open('/proc/1/environ', 'rb').read()
+    print('keeper environment READ')
+except PermissionError:
+    print('keeper environment refused')
+print(open('/etc/hostname').read().strip())
+"""
+    assert os.environ["HOST_CANARY_SECRET"] == "s3cr3t-canary"
+    lines = run_python(runner, sandboxes, code).splitlines()
+    assert lines[0] == "False False"
+    assert lines[1] == "False"
+    assert lines[2].startswith("False ")
+    assert "HOST_CANARY_SECRET" not in lines[2]
+    assert lines[3] == "keeper environment refused"
+    assert lines[4] == "sandbox"
+
+
+def test_seccomp_refuses_io_uring_and_ptrace(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    code = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_io_uring_setup, SYS_ptrace, PTRACE_ATTACH = 425, 101, 16
+params = ctypes.create_string_buffer(120)
+print(libc.syscall(SYS_io_uring_setup, 1, params), ctypes.get_errno())
+print(libc.syscall(SYS_ptrace, PTRACE_ATTACH, 1, 0, 0), ctypes.get_errno())
+"""
+    lines = run_python(runner, sandboxes, code).splitlines()
+    assert lines == ["-1 1", "-1 1"]  # EPERM from the profile, for both
+
+
+def test_code_cannot_signal_the_keeper(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
+    code = """
+import os, signal
+try:
+    os.kill(1, signal.SIGKILL)
+    print('SIGNALLED')
+except PermissionError:
+    print('refused')
+"""
+    assert run_python(runner, sandboxes, code).strip() == "refused"

@@ -1,0 +1,85 @@
+"""Policies load closed and fail closed, naming the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from executor_service.errors import ConfigError, LimitAboveCeiling
+from executor_service.policy.loader import load_policies, load_policy
+from executor_service.sandbox.catalogue import Catalogue, load_catalogue
+from executor_service.sandbox.spec import LimitsOverride
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def catalogue() -> Catalogue:
+    return load_catalogue(ROOT / "sandbox_images")
+
+
+def write(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(body)
+    return path
+
+
+GOOD = """schema_version: 1
+name: ok
+languages: {python: python}
+limits: {wall_time_s: 5, memory_mb: 128}
+"""
+
+
+def test_shipped_policies_load(catalogue: Catalogue) -> None:
+    policies = load_policies(ROOT / "policies", catalogue)
+    assert set(policies) == {"default", "strict", "data-readonly"}
+    assert policies["strict"].limits.memory_mb < policies["default"].limits.memory_mb
+    assert all(policy.network.mode == "none" for policy in policies.values())
+
+
+def test_unknown_key_names_file_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "ok", GOOD.replace("limits:", "limits_typo: 1\nlimits:"))
+    with pytest.raises(ConfigError, match=r"ok\.yaml: field limits_typo"):
+        load_policy(path)
+
+
+def test_a_limit_beyond_the_hard_bound_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "ok", GOOD.replace("memory_mb: 128", "memory_mb: 99999999"))
+    with pytest.raises(ConfigError, match=r"field limits\.memory_mb"):
+        load_policy(path)
+
+
+def test_network_modes_other_than_none_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "ok", GOOD + "network: {mode: host}\n")
+    with pytest.raises(ConfigError, match=r"field network\.mode"):
+        load_policy(path)
+
+
+@pytest.mark.parametrize("target", ["/", "/workspace", "/etc/x", "relative", "/data/../etc"])
+def test_mounts_may_not_cover_system_paths(tmp_path: Path, target: str) -> None:
+    body = GOOD + f"mounts: [{{host_path: /srv/x, sandbox_path: '{target}'}}]\n"
+    with pytest.raises(ConfigError, match="mounts"):
+        load_policy(write(tmp_path, "ok", body))
+
+
+def test_a_language_its_image_cannot_run_is_refused(tmp_path: Path, catalogue: Catalogue) -> None:
+    write(tmp_path, "ok", GOOD.replace("{python: python}", "{python: shell}"))
+    with pytest.raises(ConfigError, match=r"languages\.python"):
+        load_policies(tmp_path, catalogue)
+
+
+def test_name_must_match_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="name"):
+        load_policy(write(tmp_path, "other", GOOD))
+
+
+def test_a_request_may_tighten_but_never_loosen(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, "ok", GOOD))
+    tighter = policy.effective_limits(LimitsOverride(wall_time_s=1, memory_mb=64))
+    assert (tighter.wall_time_s, tighter.memory_mb) == (1, 64)
+    assert tighter.pids == policy.limits.pids
+    with pytest.raises(LimitAboveCeiling) as caught:
+        policy.effective_limits(LimitsOverride(memory_mb=129))
+    assert caught.value.field == "limits.memory_mb"
