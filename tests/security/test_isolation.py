@@ -1,4 +1,4 @@
-"""What sandboxed code can see and touch: nothing of the host, nothing writable but its own space."""
+"""What sandboxed code can see and touch: nothing of the host, nothing writable but its own."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The runner's everyday behaviour against the real engine: input, output, files, sessions, stops."""
+"""The runner against the real engine: input, output, files, sessions, stops."""
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ def test_defaults_shut_every_door() -> None:
     assert "no-new-privileges" in security
     assert not any("unconfined" in item for item in security)
     assert opts["mounts"] == []
-    assert "/tmp" in opts["tmpfs"] and "noexec" in opts["tmpfs"]["/tmp"]  # type: ignore[operator,index]
+    assert "/tmp" in opts["tmpfs"]
+    assert "noexec" in opts["tmpfs"]["/tmp"]
 
 
 def test_seccomp_profile_is_dockers_default_minus_io_uring_and_ptrace() -> None:
