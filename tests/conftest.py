@@ -7,6 +7,7 @@ that could not test the sandbox cannot pass. After the whole run no labelled con
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,8 +50,10 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="session")
-def runner(docker_client: docker.DockerClient, settings: Settings) -> DockerRunner:
-    return create_runner(settings)
+def runner(docker_client: docker.DockerClient, settings: Settings) -> Iterator[DockerRunner]:
+    created = create_runner(settings)
+    yield created
+    created.close()
 
 
 @pytest.fixture(scope="session")
@@ -114,13 +117,21 @@ def sandboxes(
     return SandboxFactory(policies, catalogue, built_images)
 
 
+SESSION_STARTED = time.time()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """No sandbox may outlive the suite: a leftover is a leak the reaper or a test should catch."""
+    """No sandbox may outlive the suite: a leftover is a leak the reaper or a test should catch.
+
+    Only containers created while this suite ran count, so two suites on one engine (developers
+    working side by side) never remove each other's sandboxes.
+    """
     try:
         client = docker.from_env()
-        left = client.api.containers(all=True, filters={"label": MANAGED_LABEL})
+        found = client.api.containers(all=True, filters={"label": MANAGED_LABEL})
     except docker.errors.DockerException:
         return
+    left = [item for item in found if item.get("Created", 0) >= int(SESSION_STARTED)]
     if left:
         names = ", ".join(f"{item['Id'][:12]} {item.get('Labels', {})}" for item in left)
         print(f"\nFAILED: {len(left)} sandbox container(s) left after the suite: {names}")

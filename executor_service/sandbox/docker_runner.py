@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import logging
 import select
 import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ import requests.exceptions
 
 from executor_service.errors import ImageMissing, NotFound, PayloadTooLarge, SandboxError
 from executor_service.sandbox import workspace
+from executor_service.sandbox.cgroup import Usage, read_usage
 from executor_service.sandbox.exec_output import FrameDecoder
 from executor_service.sandbox.hardening import CODE_USER, WORKSPACE, container_options
 from executor_service.sandbox.runner import (
@@ -46,6 +49,9 @@ POLL_S = 0.25
 EXEC_INSPECT_EVERY_S = 1.0
 HOUSEKEEPING_TIMEOUT_S = 30.0
 SIGKILL_EXIT = 137
+# Runs we cut short; their container is already killed when `run` returns.
+STOPPED = frozenset({RunStatus.TIMEOUT, RunStatus.CANCELLED, RunStatus.OUTPUT_LIMIT})
+logger = logging.getLogger(__name__)
 # Place the files (the first $1 bytes of stdin, a tar) in the workspace, then become the program;
 # what is left of stdin is the program's own.
 PLACE_AND_RUN = (
@@ -85,6 +91,13 @@ class DockerRunner:
         self._client = client
         self._api = client.api
         self._grace_s = reap_grace_s
+        # A forced removal costs 150-300 ms; once the program has ended by itself the caller need
+        # not wait for it. Runs cut short are still killed before `run` returns.
+        self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-remove")
+
+    def close(self) -> None:
+        """Wait for background removals to finish (call before the process exits)."""
+        self._removals.shutdown(wait=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -155,10 +168,23 @@ class DockerRunner:
         cancel: threading.Event | None = None,
     ) -> RunResult:
         try:
-            return self._run(sandbox, program, on_output, cancel)
-        finally:
+            result = self._run(sandbox, program, on_output, cancel)
+        except BaseException:
             if sandbox.single_use:
                 self.destroy(sandbox.id)
+            raise
+        if sandbox.single_use and result.status not in STOPPED:
+            self._removals.submit(self._destroy_quietly, sandbox.id)
+        return result
+
+    def _destroy_quietly(self, sandbox_id: str) -> None:
+        try:
+            self.destroy(sandbox_id)
+        except SandboxError:
+            # The deadline label lets the reaper finish the job.
+            logger.warning(
+                "background removal of sandbox %s failed", sandbox_id[:12], exc_info=True
+            )
 
     def _run(
         self,
@@ -168,7 +194,7 @@ class DockerRunner:
         cancel: threading.Event | None,
     ) -> RunResult:
         limits = sandbox.config.limits
-        cpu_before = 0.0 if sandbox.single_use else self._usage(sandbox.id)[0]
+        before = None if sandbox.single_use else self._usage(sandbox.id)
         payload = workspace.pack(program.files) if program.files else b""
         argv = list(program.argv)
         if payload:
@@ -183,10 +209,11 @@ class DockerRunner:
             on_output=on_output,
             cancel=cancel,
         )
-        cpu_after, memory_peak = self._usage(sandbox.id)
+        usage = self._usage(sandbox.id)
         if outcome.stopped is not None:
             self._stop_processes(sandbox)
-        status, message = self._judge(outcome, sandbox, memory_peak)
+        oom_kills = usage.oom_kills - (before.oom_kills if before else 0)
+        status, message = self._judge(outcome, sandbox, oom_kills)
         files: tuple[OutputFile, ...] = ()
         if program.collect and outcome.stopped is None:
             files = self._collect(sandbox, program)
@@ -199,14 +226,16 @@ class DockerRunner:
             stdout_truncated=decoder.stdout.truncated,
             stderr_truncated=decoder.stderr.truncated,
             wall_time_s=round(outcome.wall_time_s, 4),
-            cpu_time_s=round(max(cpu_after - cpu_before, 0.0), 4) if cpu_after else None,
-            memory_peak_bytes=memory_peak,
+            cpu_time_s=round(usage.cpu_time_s - (before.cpu_time_s if before else 0.0), 4)
+            if usage.cpu_time_s
+            else None,
+            memory_peak_bytes=usage.memory_peak_bytes,
             files=files,
             message=message,
         )
 
     def _judge(
-        self, outcome: _ExecOutcome, sandbox: Sandbox, memory_peak: int | None
+        self, outcome: _ExecOutcome, sandbox: Sandbox, oom_kills: int
     ) -> tuple[RunStatus, str]:
         limits = sandbox.config.limits
         if outcome.stopped is RunStatus.TIMEOUT:
@@ -217,10 +246,7 @@ class DockerRunner:
             return outcome.stopped, f"output over {limits.output_bytes} bytes; cut and killed"
         if outcome.exit_code == 0:
             return RunStatus.OK, ""
-        limit_bytes = limits.memory_mb * 1024 * 1024
-        if outcome.exit_code == SIGKILL_EXIT and (
-            (memory_peak is not None and memory_peak >= limit_bytes * 0.9) or self._oom(sandbox)
-        ):
+        if outcome.exit_code == SIGKILL_EXIT and oom_kills > 0:
             return RunStatus.MEMORY_LIMIT, f"memory limit of {limits.memory_mb} MB reached; killed"
         return RunStatus.ERROR, f"exited with code {outcome.exit_code}"
 
@@ -310,23 +336,23 @@ class DockerRunner:
             # Even a fresh `exec` may be impossible (pids exhausted): then the session must go.
             self.destroy(sandbox.id)
 
-    def _usage(self, sandbox_id: str) -> tuple[float, int | None]:
-        """CPU seconds used so far and peak memory in bytes, from the engine's one-shot stats."""
+    def _usage(self, sandbox_id: str) -> Usage:
+        """CPU seconds, peak memory and OOM kills so far: from the cgroup, else the engine."""
+        usage = read_usage(sandbox_id)
+        if usage is not None:
+            return usage
         try:
             stats: dict[str, Any] = self._api.stats(sandbox_id, stream=False, one_shot=True)
+            state = self._api.inspect_container(sandbox_id)["State"]
         except (docker.errors.DockerException, requests.exceptions.RequestException):
-            return 0.0, None
+            return Usage(cpu_time_s=0.0, memory_peak_bytes=None, oom_kills=0)
         cpu_ns = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage") or 0
         memory = stats.get("memory_stats", {})
-        peak = memory.get("max_usage") or memory.get("usage")
-        return cpu_ns / 1e9, peak
-
-    def _oom(self, sandbox: Sandbox) -> bool:
-        try:
-            state = self._api.inspect_container(sandbox.id)["State"]
-        except (docker.errors.DockerException, requests.exceptions.RequestException):
-            return False
-        return bool(state.get("OOMKilled"))
+        return Usage(
+            cpu_time_s=cpu_ns / 1e9,
+            memory_peak_bytes=memory.get("max_usage") or memory.get("usage"),
+            oom_kills=1 if state.get("OOMKilled") else 0,
+        )
 
     # -- workspace files -----------------------------------------------------------------------
 
