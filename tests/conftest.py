@@ -136,5 +136,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         names = ", ".join(f"{item['Id'][:12]} {item.get('Labels', {})}" for item in left)
         print(f"\nFAILED: {len(left)} sandbox container(s) left after the suite: {names}")
         for item in left:
-            client.api.remove_container(item["Id"], force=True)
+            try:
+                client.api.remove_container(item["Id"], force=True)
+            except docker.errors.NotFound:
+                continue
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

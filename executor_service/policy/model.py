@@ -14,7 +14,17 @@ from executor_service.sandbox.spec import Limits, LimitsOverride, Mount
 NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 # Where sandboxed code lives; a data mount may not cover any of these.
-RESERVED_SANDBOX_PATHS = ("/", "/workspace", "/tmp", "/proc", "/sys", "/dev", "/etc", "/usr", "/bin")
+RESERVED_SANDBOX_PATHS = (
+    "/",
+    "/workspace",
+    "/tmp",  # noqa: S108 (a path inside the sandbox, never opened here)
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc",
+    "/usr",
+    "/bin",
+)
 
 
 class _Closed(BaseModel):
