@@ -191,7 +191,7 @@ def test_reaper_removes_only_sandboxes_past_their_deadline(
     )
     try:
         time.sleep(1.1)
-        assert impatient.reap() >= 1
+        impatient.reap()
         assert labelled(docker_client, "agent-sandbox.test=old") == []
         assert len(labelled(docker_client, "agent-sandbox.test=new")) == 1
         assert impatient.destroy_labelled({"agent-sandbox.test": "new"}) == 1
