@@ -1,0 +1,1 @@
+"""An async, AutoGen-style agent library whose generated code runs in the sandbox service."""

@@ -1,0 +1,102 @@
+"""SandboxCodeExecutor: AutoGen's ``CodeExecutor`` interface on the sandbox service.
+
+With it, ``autogen_agentchat.agents.CodeExecutorAgent`` runs generated code in the sandbox
+instead of on the host. Needs ``autogen-core`` (>= 0.4), which this package does not depend on:
+install it yourself (it is in the project's dev group). This is the only module that imports it.
+
+AutoGen never calls ``start``/``stop`` itself: use the executor as an async context manager
+around the team run, so its sandbox session is deleted when the run ends::
+
+    async with SandboxCodeExecutor(client) as executor:
+        agent = CodeExecutorAgent("executor", code_executor=executor)
+        ...
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from autogen_core import CancellationToken as AutogenCancellationToken
+from autogen_core.code_executor import CodeBlock as AutogenCodeBlock
+from autogen_core.code_executor import CodeExecutor as AutogenCodeExecutor
+from autogen_core.code_executor import CodeResult as AutogenCodeResult
+
+from agent_client.cancellation import CancellationToken
+from agent_client.code_blocks import CANONICAL_LANGUAGE
+from agent_client.errors import AgentClientError
+from agent_client.executors.remote import RemoteExecutor
+from agent_client.messages import CodeBlock
+from agent_client.service.client import ExecutionClient
+from agent_client.service.models import Limits
+
+logger = logging.getLogger(__name__)
+
+
+class SandboxCodeExecutor(AutogenCodeExecutor):
+    """Runs AutoGen code blocks in one sandbox session; failures come back as results.
+
+    A timeout is exit code 124 with a message, a sandbox or service failure exit code 1 with
+    the reason: AutoGen's agent shows them to the model instead of crashing the team.
+
+    Args:
+        client: an open ExecutionClient (the caller closes it).
+        policy, limits, result_wait_s: as for ``RemoteExecutor``.
+    """
+
+    def __init__(
+        self,
+        client: ExecutionClient,
+        *,
+        policy: str | None = None,
+        limits: Limits | None = None,
+        result_wait_s: float = 300.0,
+        languages: Mapping[str, str] | None = None,
+    ) -> None:
+        self._remote = RemoteExecutor(
+            client,
+            policy=policy,
+            limits=limits,
+            result_wait_s=result_wait_s,
+            languages=languages,
+        )
+
+    @property
+    def session_id(self) -> str | None:
+        return self._remote.session_id
+
+    async def execute_code_blocks(
+        self,
+        code_blocks: list[AutogenCodeBlock],
+        cancellation_token: AutogenCancellationToken,
+    ) -> AutogenCodeResult:
+        blocks = _our_blocks(code_blocks)
+        token = CancellationToken()
+        cancellation_token.add_callback(token.cancel)
+        try:
+            result = await self._remote.execute_code_blocks(blocks, token)
+        except AgentClientError as exc:
+            logger.warning("sandbox execution failed: %s", exc)
+            return AutogenCodeResult(
+                exit_code=1, output=f"The sandbox could not run the code: {exc}"
+            )
+        return AutogenCodeResult(exit_code=result.exit_code, output=result.output)
+
+    async def start(self) -> None:
+        await self._remote.start()
+
+    async def stop(self) -> None:
+        await self._remote.stop()
+
+    async def restart(self) -> None:
+        await self._remote.restart()
+
+
+def _our_blocks(code_blocks: Sequence[AutogenCodeBlock]) -> list[CodeBlock]:
+    return [
+        CodeBlock(
+            code=block.code,
+            language=CANONICAL_LANGUAGE.get(block.language.lower(), block.language.lower()),
+        )
+        for block in code_blocks
+    ]

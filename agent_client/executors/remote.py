@@ -1,0 +1,254 @@
+"""RemoteExecutor: code blocks run in the execution service, in one session per team run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Self
+
+from agent_client.cancellation import CancellationToken
+from agent_client.errors import (
+    NotFound,
+    Overloaded,
+    QuotaExceeded,
+    ServiceError,
+    ServiceUnavailable,
+    SessionBusy,
+    WaitTimeout,
+)
+from agent_client.executors.base import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CodeResult
+from agent_client.messages import CodeBlock
+from agent_client.service.client import ExecutionClient
+from agent_client.service.models import Execution, Limits, OutputFile
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE = (SessionBusy, QuotaExceeded, Overloaded, ServiceUnavailable)
+
+
+class RemoteExecutor:
+    """A CodeExecutor on the sandbox service; files written by one block are there for the next.
+
+    Sessions are opened lazily, one per language the run uses (the service binds a session to
+    one language), and all deleted on ``stop``, which teams call when a run ends, also on
+    cancellation or error. Cancelling a run while code is running cancels that execution on
+    the service.
+
+    Args:
+        client: an open ExecutionClient (the caller owns it and closes it).
+        policy: the service policy to run under; None uses the tenant's default.
+        limits: tighter limits for every execution (wall time, memory).
+        collect: workspace globs whose files come back in ``CodeResult.files``.
+        languages: block language -> service language.
+        result_wait_s: how long to wait for one execution before cancelling it (a safety net
+            above the policy's own wall-time limit).
+        max_attempts: tries per block when the service is busy, over quota or unreachable.
+        idle_timeout_s: the sessions' idle timeout (None: the service's default).
+        hold_s: how long the service may hold one submit request before polling takes over
+            (short requests keep server threads free and survive proxies' idle timeouts).
+    """
+
+    def __init__(
+        self,
+        client: ExecutionClient,
+        *,
+        policy: str | None = None,
+        limits: Limits | None = None,
+        collect: Sequence[str] = (),
+        languages: Mapping[str, str] | None = None,
+        result_wait_s: float = 300.0,
+        max_attempts: int = 5,
+        idle_timeout_s: float | None = None,
+        hold_s: float = 4.0,
+    ) -> None:
+        self._client = client
+        self._policy = policy
+        self._limits = limits
+        self._collect = list(collect)
+        self._languages = dict(languages or {"python": "python", "bash": "bash"})
+        self._result_wait_s = result_wait_s
+        self._max_attempts = max_attempts
+        self._idle_timeout_s = idle_timeout_s
+        self._hold_s = hold_s
+        self._sessions: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def session_id(self) -> str | None:
+        """The Python session of the current run, if one is open."""
+        return self._sessions.get("python")
+
+    @property
+    def session_ids(self) -> dict[str, str]:
+        """Open sessions by service language."""
+        return dict(self._sessions)
+
+    async def start(self) -> None:
+        """Open the Python session now rather than at the first block."""
+        await self._session_for("python")
+
+    async def _session_for(self, language: str) -> str:
+        async with self._lock:
+            if language not in self._sessions:
+                session = await self._client.create_session(
+                    policy=self._policy, language=language, idle_timeout_s=self._idle_timeout_s
+                )
+                self._sessions[language] = session.id
+                logger.debug("opened %s session %s", language, session.id)
+            return self._sessions[language]
+
+    async def stop(self) -> None:
+        async with self._lock:
+            sessions, self._sessions = self._sessions, {}
+        for session_id in sessions.values():
+            try:
+                await self._client.delete_session(session_id)
+            except NotFound:
+                pass  # already expired on the service
+            except ServiceError as exc:
+                # The service reaps idle sessions itself; a failed delete must not mask the end.
+                logger.warning("could not delete session %s: %s", session_id, exc)
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.shield(self.stop())
+
+    async def execute_code_blocks(
+        self, blocks: Sequence[CodeBlock], cancellation: CancellationToken | None = None
+    ) -> CodeResult:
+        """Run ``blocks`` in order, stopping at the first non-zero exit.
+
+        Raises:
+            ServiceError: the service refused the code (too large, unknown policy) or stayed
+                unavailable after ``max_attempts``; callers turn this into a message.
+            asyncio.CancelledError: the run was cancelled (the execution is cancelled first).
+        """
+        outputs: list[str] = []
+        files: list[OutputFile] = []
+        exit_code = 0
+        for block in blocks:
+            language = self._languages.get(block.language)
+            if language is None:
+                outputs.append(f"Language {block.language!r} is not supported here.")
+                return CodeResult(exit_code=1, output="\n".join(outputs), files=files)
+            run = asyncio.ensure_future(self._run_block(block.code, language))
+            if cancellation is not None:
+                cancellation.link(run)
+            result = await run
+            outputs.append(result.output)
+            files.extend(result.files)
+            exit_code = result.exit_code
+            if exit_code != 0:
+                break
+        return CodeResult(
+            exit_code=exit_code, output="\n".join(o for o in outputs if o), files=files
+        )
+
+    async def _run_block(self, code: str, language: str) -> CodeResult:
+        submit = asyncio.ensure_future(self._submit(code, language))
+        try:
+            execution = await asyncio.shield(submit)
+        except asyncio.CancelledError:
+            # Cancelled while the submit was in flight: learn the id, then cancel it remotely.
+            try:
+                execution = await submit
+            except ServiceError:
+                raise asyncio.CancelledError from None
+            await self._cancel_quietly(execution.id)
+            raise
+        try:
+            if not execution.is_final:
+                execution = await self._client.wait(execution.id, self._result_wait_s)
+        except WaitTimeout:
+            await self._cancel_quietly(execution.id)
+            return CodeResult(
+                exit_code=TIMEOUT_EXIT_CODE,
+                output=f"No result after {self._result_wait_s:g}s; the execution was cancelled.",
+            )
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancel_quietly(execution.id))
+            raise
+        return describe_execution(execution)
+
+    async def _submit(self, code: str, language: str) -> Execution:
+        renewed = False
+        for attempt in range(1, self._max_attempts + 1):
+            session_id = await self._session_for(language)
+            try:
+                return await self._client.submit(
+                    language,
+                    code,
+                    policy=self._policy,
+                    limits=self._limits,
+                    session_id=session_id,
+                    collect=self._collect,
+                    wait=True,
+                    wait_timeout_s=min(self._result_wait_s, self._hold_s),
+                )
+            except NotFound:
+                if renewed:
+                    raise
+                # The session expired between blocks: open a new one once (its files are gone).
+                logger.info("session %s is gone; opening a new one", session_id)
+                async with self._lock:
+                    self._sessions.pop(language, None)
+                renewed = True
+            except _RETRYABLE as exc:
+                if attempt == self._max_attempts:
+                    raise
+                pause = min(exc.retry_after_s or 0.2 * attempt, 5.0)
+                logger.debug("service busy (%s); retrying in %.1fs", exc.code, pause)
+                await asyncio.sleep(pause)
+        raise ServiceUnavailable("the service stayed busy")  # unreachable with max_attempts >= 1
+
+    async def _cancel_quietly(self, execution_id: str) -> None:
+        try:
+            await self._client.cancel(execution_id)
+        except ServiceError as exc:
+            logger.warning("could not cancel execution %s: %s", execution_id, exc)
+
+
+def describe_execution(execution: Execution) -> CodeResult:
+    """Turn a final execution into the exit code and text a model should read."""
+    if execution.state == "failed" or execution.result is None:
+        reason = execution.error.message if execution.error else execution.state
+        code = execution.error.code if execution.error else execution.state
+        return CodeResult(
+            exit_code=1, output=f"The sandbox could not run the code ({code}): {reason}"
+        )
+    result = execution.result
+    parts = [result.stdout.rstrip("\n"), result.stderr.rstrip("\n")]
+    if result.stdout_truncated or result.stderr_truncated:
+        parts.append("[output truncated: the program printed more than the limit]")
+    exit_code = result.exit_code if result.exit_code is not None else 1
+    if result.status == "timeout":
+        exit_code = TIMEOUT_EXIT_CODE
+        limit = f" after {result.wall_time_s:g}s" if result.wall_time_s else ""
+        parts.append(f"[timed out{limit}: the program was killed]")
+    elif result.status == "memory_limit":
+        exit_code = KILLED_EXIT_CODE
+        parts.append("[killed: the program ran out of memory]")
+    elif result.status == "cancelled":
+        exit_code = exit_code or 130
+        parts.append("[cancelled]")
+    elif result.status == "error" and exit_code == 0:
+        exit_code = 1
+    if result.message and result.status != "ok":
+        parts.append(result.message)
+    return CodeResult(
+        exit_code=exit_code, output="\n".join(p for p in parts if p), files=result.files
+    )

@@ -1,0 +1,177 @@
+"""Wire models of the service's v1 contract; responses ignore unknown fields (newer servers)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ExecutionState = Literal["queued", "running", "finished", "cancelled", "failed"]
+RunStatus = Literal["ok", "error", "timeout", "memory_limit", "output_limit", "cancelled"]
+FINAL_STATES: frozenset[str] = frozenset({"finished", "cancelled", "failed"})
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputFile(_Request):
+    """A file placed in /workspace before the code runs; content is base64 on the wire."""
+
+    path: str
+    content: str
+
+    @classmethod
+    def from_bytes(cls, path: str, data: bytes) -> InputFile:
+        return cls(path=path, content=base64.b64encode(data).decode("ascii"))
+
+
+class Limits(_Request):
+    """Limits a request asks for; the service only lets them tighten the policy's."""
+
+    wall_time_s: float | None = None
+    memory_mb: int | None = None
+    cpus: float | None = None
+    pids: int | None = None
+    output_bytes: int | None = None
+
+
+class ExecutionRequest(_Request):
+    """The body of POST /v1/executions (and one item of a batch)."""
+
+    language: str = "python"
+    code: str | None = None
+    files: list[InputFile] = Field(default_factory=list)
+    stdin: str = ""
+    args: list[str] = Field(default_factory=list)
+    policy: str | None = None
+    limits: Limits | None = None
+    session_id: str | None = None
+    collect: list[str] = Field(default_factory=list)
+    wait: bool = False
+    wait_timeout_s: float | None = None
+
+
+class OutputFile(_Response):
+    path: str
+    size_bytes: int
+    content: str = ""
+    truncated: bool = False
+
+    @property
+    def data(self) -> bytes:
+        return base64.b64decode(self.content)
+
+
+class RunResult(_Response):
+    """What the code itself did; a failing program is a status here, never an exception."""
+
+    status: RunStatus
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    wall_time_s: float | None = None
+    cpu_time_s: float | None = None
+    memory_peak_bytes: int | None = None
+    files: list[OutputFile] = Field(default_factory=list)
+    message: str = ""
+
+
+class ExecutionErrorInfo(_Response):
+    code: str
+    message: str = ""
+
+
+class Execution(_Response):
+    id: str
+    state: ExecutionState
+    language: str
+    policy: str | None = None
+    session_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: RunResult | None = None
+    error: ExecutionErrorInfo | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class Session(_Response):
+    id: str
+    policy: str | None = None
+    language: str | None = None
+    state: Literal["active", "expired", "deleted"]
+    created_at: datetime
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    idle_timeout_s: float | None = None
+    max_lifetime_s: float | None = None
+
+
+class FileInfo(_Response):
+    path: str
+    size_bytes: int
+
+
+class PolicyInfo(_Response):
+    name: str
+    description: str = ""
+    languages: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, Any] = Field(default_factory=dict)
+
+
+class RuntimeInfo(_Response):
+    language: str
+    image: str
+    version: str
+    present: bool
+
+
+class StateEvent(_Response):
+    kind: Literal["state"] = "state"
+    state: ExecutionState
+
+
+class OutputEvent(_Response):
+    kind: Literal["output"] = "output"
+    stream: Literal["stdout", "stderr"]
+    data: str
+
+
+class ResultEvent(_Response):
+    kind: Literal["result"] = "result"
+    execution: Execution
+
+
+ExecutionEvent = Annotated[StateEvent | OutputEvent | ResultEvent, Field(discriminator="kind")]
+
+
+class _ExecutionList(_Response):
+    executions: list[Execution]
+
+
+class _SessionList(_Response):
+    sessions: list[Session]
+
+
+class _FileList(_Response):
+    files: list[FileInfo]
+
+
+class _PolicyList(_Response):
+    policies: list[PolicyInfo]
+
+
+class _RuntimeList(_Response):
+    runtimes: list[RuntimeInfo]
