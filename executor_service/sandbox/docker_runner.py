@@ -47,6 +47,7 @@ from executor_service.settings import Settings
 
 POLL_S = 0.25
 EXEC_INSPECT_EVERY_S = 1.0
+DRAIN_S = 0.5
 HOUSEKEEPING_TIMEOUT_S = 30.0
 SIGKILL_EXIT = 137
 # Runs we cut short; their container is already killed when `run` returns.
@@ -293,10 +294,12 @@ class DockerRunner:
                     break
                 readable, _, _ = select.select([raw], [], [], min(POLL_S, deadline - now))
                 if not readable:
-                    # A background child may hold the output open after the program has ended.
+                    # A background child may hold the output open after the program has ended:
+                    # then take what the engine still has in flight, and stop.
                     if now >= next_inspect:
                         next_inspect = now + EXEC_INSPECT_EVERY_S
                         if not self._api.exec_inspect(exec_id)["Running"]:
+                            _drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
                             break
                     continue
                 data = raw.recv(65536)
@@ -438,6 +441,18 @@ class DockerRunner:
         if outcome.stopped is not None:
             raise SandboxError(f"workspace operation {argv[0]} did not finish ({outcome.stopped})")
         return outcome
+
+
+def _drain(raw: socket.socket, decoder: FrameDecoder, grace_s: float) -> None:
+    """Read what is left until end-of-stream, a quiet spell of grace_s, or the cap."""
+    while not decoder.over_cap:
+        readable, _, _ = select.select([raw], [], [], grace_s)
+        if not readable:
+            return
+        data = raw.recv(65536)
+        if not data:
+            return
+        decoder.feed(data)
 
 
 def _feed(raw: socket.socket, data: bytes) -> None:
