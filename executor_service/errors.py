@@ -13,6 +13,7 @@
     ├── PolicyNotAllowed       the key's tenant may not use that policy (403)
     ├── NotFound               unknown id, or another tenant's (404)
     ├── Conflict               the resource is busy or in the wrong state (409)
+    │   └── SessionBusy        another execution of the session is queued or running (409)
     ├── QuotaExceeded          the tenant's concurrency quota is full (429, Retry-After)
     └── Overloaded             the queue is too long (503, Retry-After)
 
@@ -94,6 +95,10 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class SessionBusy(Conflict):
+    code = "session_busy"
+
+
 class QuotaExceeded(ServiceError):
     code = "quota_exceeded"
     status_code = 429
@@ -102,3 +107,18 @@ class QuotaExceeded(ServiceError):
 class Overloaded(ServiceError):
     code = "overloaded"
     status_code = 503
+
+
+def _subclasses(cls: type[ServiceError]) -> list[type[ServiceError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_subclasses(sub))
+    return found
+
+
+def error_for_code(code: str, message: str, *, field: str | None = None) -> ServiceError:
+    """Rebuild an error from its wire code, so a worker's refusal reaches the API caller intact."""
+    for cls in _subclasses(ServiceError):
+        if cls.code == code:
+            return cls(message, field=field)
+    return ServiceError(message, field=field)

@@ -33,8 +33,27 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, gt=0)
     visibility_timeout_s: int = Field(default=3600, gt=0)
 
+    api_threads: int = Field(default=100, ge=8, le=10_000)  # sync routes and SSE streams share them
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_list_limit: int = Field(default=200, gt=0)
+    event_stream_maxlen: int = Field(default=10_000, ge=100)
+    heartbeat_ttl_s: float = Field(default=15.0, gt=0)
+    janitor_interval_s: float = Field(default=5.0, gt=0)
+    cancel_poll_s: float = Field(default=0.25, gt=0)
+    worker_op_timeout_s: float = Field(default=30.0, gt=0)  # the API's bound on a session task
+    session_idle_timeout_s: int = Field(default=600, gt=0)
+    session_max_lifetime_s: int = Field(default=3600, gt=0)
+    session_idle_timeout_ceiling_s: int = Field(default=24 * 3600, gt=0)
+    session_lifetime_ceiling_s: int = Field(default=7 * 24 * 3600, gt=0)
+    log_level: str = "info"
+    log_json: bool = True
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if self.runtime is not None and self.runtime in {"unconfined", "privileged"}:
             raise ValueError(f"runtime {self.runtime!r} is not a sandbox runtime")
+        if self.session_idle_timeout_s > self.session_idle_timeout_ceiling_s:
+            raise ValueError("session_idle_timeout_s is above session_idle_timeout_ceiling_s")
+        if self.session_max_lifetime_s > self.session_lifetime_ceiling_s:
+            raise ValueError("session_max_lifetime_s is above session_lifetime_ceiling_s")
         return self

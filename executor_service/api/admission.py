@@ -1,0 +1,87 @@
+"""Accept executions: resolve the policy, check the request in full, then queue it.
+
+Everything a request can get wrong is refused here, before it is stored, so what is accepted
+is never lost to a validation error on the worker.
+"""
+
+from __future__ import annotations
+
+import time
+
+from executor_service.api.schemas import ExecutionCreate
+from executor_service.api.services import Services
+from executor_service.errors import Conflict, InvalidRequest, ServiceError
+from executor_service.jobs.execution import Execution, ExecutionError, ExecutionRequest
+from executor_service.jobs.ids import new_id, utcnow
+from executor_service.jobs.session import SessionState
+from executor_service.jobs.tenant import ApiKey
+
+
+def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> ExecutionRequest:
+    policy_name = body.policy
+    if body.session_id is not None:
+        session = services.store.get_session(body.session_id, key.tenant)
+        if session.state != SessionState.ACTIVE:
+            raise Conflict(f"session {session.id} is {session.state.value}", field="session_id")
+        if policy_name is not None and policy_name != session.policy:
+            raise InvalidRequest(
+                f"session {session.id} runs under policy {session.policy!r}", field="policy"
+            )
+        if body.language != session.language:
+            raise InvalidRequest(
+                f"session {session.id} runs {session.language!r}", field="language"
+            )
+        policy_name = session.policy
+    policy = services.planner.policy_for(key, policy_name)
+    request = ExecutionRequest(
+        language=body.language,
+        code=body.code,
+        files=tuple(body.files),
+        stdin=body.stdin,
+        args=tuple(body.args),
+        policy=policy.name,
+        limits=body.limits,
+        session_id=body.session_id,
+        collect=tuple(body.collect),
+    )
+    services.planner.plan(request, labels={})
+    return request
+
+
+def admit(services: Services, key: ApiKey, request: ExecutionRequest) -> Execution:
+    """Store the execution (quota, queue and session checks are atomic there), then send it."""
+    execution = Execution(id=new_id("ex"), tenant=key.tenant, request=request, created_at=utcnow())
+    services.store.create_execution(
+        execution,
+        max_active=key.max_concurrency,
+        max_queued=services.settings.max_queue_length,
+    )
+    try:
+        services.dispatcher.submit(execution.id)
+    except ServiceError as exc:
+        services.store.fail(execution.id, ExecutionError(code=exc.code, message=exc.message))
+        raise
+    return execution
+
+
+def wait_until_final(services: Services, execution_id: str, timeout_s: float) -> Execution:
+    """Follow the event stream until the result marker or the deadline, then read the record."""
+    deadline = time.monotonic() + timeout_s
+    after = "0-0"
+    while (remaining := deadline - time.monotonic()) > 0:
+        events = services.store.read_events(
+            execution_id, after, block_ms=max(1, int(min(remaining, 5.0) * 1000))
+        )
+        if any(event.kind == "result" for event in events):
+            break
+        if events:
+            after = events[-1].id
+        elif services.store.get_execution(execution_id).state.final:
+            break
+    return services.store.get_execution(execution_id)
+
+
+def with_field_prefix(exc: ServiceError, prefix: str) -> ServiceError:
+    """The same error, its field placed under `prefix` (e.g. executions.3.code)."""
+    field = f"{prefix}.{exc.field}" if exc.field else prefix
+    return type(exc)(exc.message, field=field, retry_after_s=exc.retry_after_s)

@@ -1,0 +1,71 @@
+"""The one place errors become HTTP responses, all as {"error": {code, message, field}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from executor_service.api.schemas import ErrorBody, ErrorDetail
+from executor_service.errors import ServiceError
+
+log = structlog.get_logger(__name__)
+
+# Documented on every route so the OpenAPI page shows the shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        401: "No key, or an unknown one",
+        404: "Unknown id, or another tenant's",
+        422: "A field is malformed or not acceptable",
+    }.items()
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    retry_after_s: int | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str | None:
+    # The first element says where (body, query, path, header); the caller knows the field.
+    parts = [str(part) for part in loc[1:]] if len(loc) > 1 else [str(part) for part in loc]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.warning("request failed", code=exc.code, error=exc.message)
+        return error_response(exc.status_code, exc.code, exc.message, exc.field, exc.retry_after_s)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = _field(tuple(first.get("loc", ())))
+        message = str(first.get("msg", "invalid request"))
+        return error_response(422, "validation_error", f"{field}: {message}", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 404: "not_found", 413: "payload_too_large"}.get(
+            exc.status_code, "invalid_request"
+        )
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", error_type=type(exc).__name__, exc_info=exc)
+        return error_response(500, "internal_error", "an unexpected error; see the service log")

@@ -1,0 +1,145 @@
+"""Routes of /v1/executions: submit (one or a batch), read, list, cancel, and follow events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+
+from executor_service.api.admission import admit, build_request, wait_until_final, with_field_prefix
+from executor_service.api.deps import CurrentKey, ServicesDep
+from executor_service.api.error_responses import ERROR_RESPONSES
+from executor_service.api.schemas import ErrorBody, ExecutionBatch, ExecutionCreate, ExecutionList
+from executor_service.api.services import Services
+from executor_service.errors import NotFound, QuotaExceeded, ServiceError
+from executor_service.jobs.execution import ExecutionView
+from executor_service.jobs.redis_store import RETRY_AFTER_S
+
+router = APIRouter(prefix="/v1/executions", tags=["executions"], responses=ERROR_RESPONSES)
+
+SUBMIT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"model": ExecutionView, "description": "wait=true and it ended in time"},
+    403: {"model": ErrorBody, "description": "The key may not use that policy"},
+    409: {"model": ErrorBody, "description": "The session is busy"},
+    413: {"model": ErrorBody, "description": "Code, stdin or files over the policy's sizes"},
+    429: {"model": ErrorBody, "description": "The tenant's concurrency quota is full"},
+    503: {"model": ErrorBody, "description": "The queue is full"},
+}
+
+
+@router.post("", status_code=202, responses=SUBMIT_RESPONSES)
+def submit(
+    body: ExecutionCreate, key: CurrentKey, services: ServicesDep, response: Response
+) -> ExecutionView:
+    """Queue one execution; with `wait`, answer when it ends (200) or at the wait bound (202)."""
+    execution = admit(services, key, build_request(services, key, body))
+    if body.wait:
+        timeout = min(body.wait_timeout_s, services.settings.max_wait_s)
+        execution = wait_until_final(services, execution.id, timeout)
+        if execution.state.final:
+            response.status_code = 200
+    return execution.view()
+
+
+@router.post("/batch", status_code=202, responses=SUBMIT_RESPONSES)
+def submit_batch(body: ExecutionBatch, key: CurrentKey, services: ServicesDep) -> ExecutionList:
+    """Queue several executions in order; if any is refused, none is left queued."""
+    requests = []
+    for index, item in enumerate(body.executions):
+        try:
+            requests.append(build_request(services, key, item))
+        except ServiceError as exc:
+            raise with_field_prefix(exc, f"executions.{index}") from exc
+    if services.store.active_count(key.tenant) + len(requests) > key.max_concurrency:
+        raise QuotaExceeded(
+            f"the batch would exceed this tenant's {key.max_concurrency} concurrent executions",
+            retry_after_s=RETRY_AFTER_S,
+        )
+    accepted = []
+    try:
+        for request in requests:
+            accepted.append(admit(services, key, request))
+    except ServiceError:
+        for execution in accepted:
+            services.store.cancel(execution.id, key.tenant)
+        raise
+    return ExecutionList(executions=[execution.view() for execution in accepted])
+
+
+@router.get("")
+def list_executions(
+    key: CurrentKey,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> ExecutionList:
+    """The caller's executions, newest first."""
+    found = services.store.list_executions(key.tenant, min(limit, services.settings.max_list_limit))
+    return ExecutionList(executions=[execution.view() for execution in found])
+
+
+@router.get("/{execution_id}")
+def get_execution(execution_id: str, key: CurrentKey, services: ServicesDep) -> ExecutionView:
+    return services.store.get_execution(execution_id, key.tenant).view()
+
+
+@router.post("/{execution_id}/cancel")
+def cancel_execution(execution_id: str, key: CurrentKey, services: ServicesDep) -> ExecutionView:
+    """Cancel unless it already ended; a running container is killed by its worker."""
+    execution, changed = services.store.cancel(execution_id, key.tenant)
+    if changed:
+        services.metrics.count_outcome("cancelled")
+    return execution.view()
+
+
+@router.get(
+    "/{execution_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
+)
+def follow_events(execution_id: str, key: CurrentKey, services: ServicesDep) -> StreamingResponse:
+    """state, output... and a final result event; a late subscriber gets the replay."""
+    services.store.get_execution(execution_id, key.tenant)
+    return StreamingResponse(
+        _event_stream(services, execution_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(event: str, data: str) -> str:
+    return f"event: {event}\ndata: {data}\n\n"
+
+
+def _event_stream(services: Services, execution_id: str) -> Iterator[str]:
+    # Sync on purpose: Starlette iterates it in a worker thread, and each read blocks a bounded
+    # time, so a client that left is noticed within one read.
+    store = services.store
+    after = "0-0"
+    sent_any = False
+    while True:
+        try:
+            events = store.read_events(execution_id, after, block_ms=2000)
+            if not events:
+                current = store.get_execution(execution_id)
+                if not sent_any or current.state.final:
+                    # The stream expired or was trimmed: say where things stand from the record.
+                    yield _sse("state", json.dumps({"state": current.state.value}))
+                    sent_any = True
+                if current.state.final:
+                    yield _sse("result", current.view().model_dump_json())
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            for event in events:
+                after = event.id
+                sent_any = True
+                if event.kind == "result":
+                    final = store.get_execution(execution_id)
+                    yield _sse("result", final.view().model_dump_json())
+                    return
+                yield _sse(event.kind, event.data_json())
+        except NotFound:
+            return

@@ -1,0 +1,127 @@
+"""Routes of /v1/sessions: workspaces that persist between executions, and their files."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Response
+
+from executor_service.api.deps import CurrentKey, ServicesDep
+from executor_service.api.error_responses import ERROR_RESPONSES
+from executor_service.api.schemas import FileList, SessionCreate, SessionList, WorkspaceFileView
+from executor_service.api.services import Services
+from executor_service.errors import Conflict, LimitAboveCeiling, PayloadTooLarge, ServiceError
+from executor_service.jobs.ids import new_id, utcnow
+from executor_service.jobs.session import Session, SessionState, SessionView
+from executor_service.jobs.tenant import ApiKey
+from executor_service.jobs.workspace_path import safe_workspace_path
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+
+
+@router.post("", status_code=201)
+def create_session(body: SessionCreate, key: CurrentKey, services: ServicesDep) -> SessionView:
+    """Start a session's sandbox; executions name it with `session_id`."""
+    settings = services.settings
+    policy = services.planner.policy_for(key, body.policy)
+    services.planner.runtime(policy, body.language)
+    idle = body.idle_timeout_s or settings.session_idle_timeout_s
+    lifetime = body.max_lifetime_s or settings.session_max_lifetime_s
+    if idle > settings.session_idle_timeout_ceiling_s:
+        raise LimitAboveCeiling(
+            f"idle_timeout_s is above {settings.session_idle_timeout_ceiling_s}",
+            field="idle_timeout_s",
+        )
+    if lifetime > settings.session_lifetime_ceiling_s:
+        raise LimitAboveCeiling(
+            f"max_lifetime_s is above {settings.session_lifetime_ceiling_s}",
+            field="max_lifetime_s",
+        )
+    now = utcnow()
+    session = Session(
+        id=new_id("se"),
+        tenant=key.tenant,
+        policy=policy.name,
+        language=body.language,
+        created_at=now,
+        last_used_at=now,
+        idle_timeout_s=idle,
+        max_lifetime_s=lifetime,
+    )
+    services.store.create_session(session)
+    try:
+        services.dispatcher.session_call("create", session.id)
+    except ServiceError:
+        # The worker may still start it late; the janitor removes its container by label.
+        services.store.update_session(
+            session.id, lambda current: current.model_copy(update={"state": SessionState.DELETED})
+        )
+        raise
+    return services.store.get_session(session.id).view()
+
+
+@router.get("")
+def list_sessions(key: CurrentKey, services: ServicesDep) -> SessionList:
+    return SessionList(sessions=[s.view() for s in services.store.list_sessions(key.tenant)])
+
+
+@router.get("/{session_id}")
+def get_session(session_id: str, key: CurrentKey, services: ServicesDep) -> SessionView:
+    return services.store.get_session(session_id, key.tenant).view()
+
+
+@router.delete("/{session_id}", status_code=204)
+def delete_session(session_id: str, key: CurrentKey, services: ServicesDep) -> Response:
+    """Remove the session's container and files; deleting an ended session is a no-op."""
+    session = services.store.get_session(session_id, key.tenant)
+    if session.state == SessionState.ACTIVE:
+        services.dispatcher.session_call("delete", session_id)
+    return Response(status_code=204)
+
+
+@router.put("/{session_id}/files/{path:path}", status_code=201)
+def put_file(
+    session_id: str,
+    path: str,
+    content: Annotated[bytes, Body(media_type="application/octet-stream")],
+    key: CurrentKey,
+    services: ServicesDep,
+) -> WorkspaceFileView:
+    """Write one file (the raw request body) into the session's workspace."""
+    session = _active(services, key, session_id)
+    clean = safe_workspace_path(path, field="path")
+    ceiling = services.planner.policies[session.policy].files.max_file_in_bytes
+    if len(content) > ceiling:
+        raise PayloadTooLarge(f"the file is over the policy's {ceiling} bytes", field="body")
+    services.dispatcher.session_call(
+        "put", session_id, path=clean, content=base64.b64encode(content).decode()
+    )
+    return WorkspaceFileView(path=clean, size_bytes=len(content))
+
+
+@router.get("/{session_id}/files")
+def list_files(session_id: str, key: CurrentKey, services: ServicesDep) -> FileList:
+    _active(services, key, session_id)
+    reply = services.dispatcher.session_call("list", session_id)
+    return FileList(files=[WorkspaceFileView.model_validate(item) for item in reply["files"]])
+
+
+@router.get(
+    "/{session_id}/files/{path:path}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The bytes"}},
+)
+def read_file(session_id: str, path: str, key: CurrentKey, services: ServicesDep) -> Response:
+    session = _active(services, key, session_id)
+    clean = safe_workspace_path(path, field="path")
+    ceiling = services.planner.policies[session.policy].files.max_file_out_bytes
+    reply = services.dispatcher.session_call("read", session_id, path=clean, max_bytes=ceiling)
+    return Response(base64.b64decode(reply["content"]), media_type="application/octet-stream")
+
+
+def _active(services: Services, key: ApiKey, session_id: str) -> Session:
+    session = services.store.get_session(session_id, key.tenant)
+    if session.state != SessionState.ACTIVE:
+        raise Conflict(f"session {session_id} is {session.state.value}")
+    return session

@@ -1,0 +1,192 @@
+"""`executor-service`: serve the API, run a worker, run both, manage keys, build images, reap."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from executor_service.errors import InvalidRequest, ServiceError
+from executor_service.jobs.ids import utcnow
+from executor_service.jobs.plan import Planner
+from executor_service.jobs.redis_store import RedisJobStore
+from executor_service.jobs.tenant import ApiKey, new_key
+from executor_service.logging import configure_logging
+from executor_service.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="executor-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP API (uvicorn)")
+    worker = commands.add_parser("worker", help="run a Celery worker that executes code")
+    worker.add_argument("--concurrency", type=int, help="parallel executions (default: settings)")
+    up = commands.add_parser("up", help="a worker subprocess and the API: the one start command")
+    up.add_argument("--concurrency", type=int)
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--policies", help="comma-separated policy names (default: all)")
+    create.add_argument("--max-concurrency", type=int, default=8)
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    key_commands.add_parser("list", help="list keys (ids and tenants, never the keys)")
+    images = commands.add_parser("images", help="sandbox images")
+    image_commands = images.add_subparsers(dest="images_command", required=True)
+    build = image_commands.add_parser("build", help="build the catalogue's images locally")
+    build.add_argument("--force", action="store_true")
+    commands.add_parser("reap", help="remove every sandbox past its deadline")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings)
+    try:
+        return _run(args, settings)
+    except ServiceError as exc:
+        print(f"executor-service: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        ensure_first_key(settings)
+        return _serve(settings)
+    if args.command == "worker":
+        return _worker(settings, args.concurrency)
+    if args.command == "up":
+        return _up(settings, args.concurrency)
+    if args.command == "keys":
+        return _keys(args, settings)
+    if args.command == "images":
+        from executor_service.sandbox.images import build_images
+
+        build_images(settings, force=args.force)
+        return 0
+    if args.command == "reap":
+        from executor_service.sandbox.docker_runner import create_runner
+
+        print(f"removed {create_runner(settings).reap()} sandboxes")
+        return 0
+    return 2
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from executor_service.api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+def _worker(settings: Settings, concurrency: int | None) -> int:
+    from executor_service.worker.celery_app import create_celery
+
+    app = create_celery(settings)
+    argv = [
+        "worker",
+        "--pool=threads",
+        f"--concurrency={concurrency or settings.worker_concurrency}",
+        f"--loglevel={settings.log_level.upper()}",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname=agent-sandbox@%h-" + str(os.getpid()),
+    ]
+    app.worker_main(argv)
+    return 0
+
+
+def _up(settings: Settings, concurrency: int | None) -> int:
+    """A worker in a child process and the API in this one; stopping the API stops the worker."""
+    key = ensure_first_key(settings)
+    command = [sys.executable, "-m", "executor_service.cli", "worker"]
+    if concurrency:
+        command.append(f"--concurrency={concurrency}")
+    worker = subprocess.Popen(command)  # noqa: S603 - our own module, fixed arguments
+    print(f"agent-sandbox API on http://{settings.host}:{settings.port}", flush=True)
+    if key is None:
+        print(f"API key: see {settings.state_dir / 'first-key'} or `keys create`", flush=True)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; make that an exit that runs
+    # the `finally` below, so the worker is never left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        return _serve(settings)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def ensure_first_key(settings: Settings) -> str | None:
+    """On the very first start, make a key for tenant "default", print it once, keep it 0600."""
+    store = RedisJobStore.from_settings(settings)
+    key_id, key = new_key()
+    record = ApiKey(key_id=key_id, tenant="default", policies=None, created_at=utcnow())
+    if not store.create_first_key(key, record):
+        return None
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.state_dir / "first-key"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    os.chmod(path, 0o600)
+    print(f"Created the first API key (tenant 'default'); it is shown once:\n{key}", flush=True)
+    print(f"(also written to {path}, mode 0600)", flush=True)
+    return key
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    store = RedisJobStore.from_settings(settings)
+    if args.keys_command == "create":
+        policies = (
+            tuple(name.strip() for name in args.policies.split(",") if name.strip())
+            if args.policies
+            else None
+        )
+        known = Planner.load(settings).policies
+        unknown = sorted(set(policies or ()) - set(known))
+        if unknown:
+            raise InvalidRequest(f"no such policies: {', '.join(unknown)}", field="policies")
+        key_id, key = new_key()
+        record = ApiKey(
+            key_id=key_id,
+            tenant=args.tenant,
+            policies=policies,
+            max_concurrency=args.max_concurrency,
+            created_at=utcnow(),
+        )
+        store.add_key(key, record)
+        print(key)
+        return 0
+    if args.keys_command == "revoke":
+        if store.revoke_key(args.key_id):
+            print(f"revoked {args.key_id}")
+            return 0
+        print(f"no key {args.key_id}", file=sys.stderr)
+        return 1
+    for record in store.list_keys():
+        allowed = ",".join(record.policies) if record.policies is not None else "*"
+        print(
+            f"{record.key_id}\t{record.tenant}\tpolicies={allowed}\t"
+            f"max_concurrency={record.max_concurrency}\t{record.created_at.isoformat()}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

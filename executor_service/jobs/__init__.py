@@ -1,0 +1,1 @@
+"""Execution and session records, their states, and the Redis store every process shares."""

@@ -1,0 +1,117 @@
+"""The execution record: what was asked, which state it is in, and what came of it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
+
+from executor_service.sandbox.spec import LimitsOverride, RunResult
+
+
+class ExecutionState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({ExecutionState.FINISHED, ExecutionState.CANCELLED, ExecutionState.FAILED})
+
+# The only moves a record may make; anything else is a second claimer or a stale message.
+TRANSITIONS: dict[ExecutionState, frozenset[ExecutionState]] = {
+    ExecutionState.QUEUED: frozenset(
+        {ExecutionState.RUNNING, ExecutionState.CANCELLED, ExecutionState.FAILED}
+    ),
+    ExecutionState.RUNNING: frozenset(
+        {ExecutionState.FINISHED, ExecutionState.CANCELLED, ExecutionState.FAILED}
+    ),
+    ExecutionState.FINISHED: frozenset(),
+    ExecutionState.CANCELLED: frozenset(),
+    ExecutionState.FAILED: frozenset(),
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputFile(_Model):
+    """A file the caller places in the workspace before the code runs."""
+
+    path: Annotated[str, Field(min_length=1, max_length=1024, examples=["data/in.csv"])]
+    content: Annotated[Base64Bytes, Field(examples=["YSxiCjEsMgo="])]
+
+
+class ExecutionRequest(_Model):
+    """What a caller asked for, after the API resolved the policy; the worker plans from this."""
+
+    language: str
+    code: str | None = None
+    files: tuple[InputFile, ...] = ()
+    stdin: str = ""
+    args: tuple[str, ...] = ()
+    policy: str
+    limits: LimitsOverride | None = None
+    session_id: str | None = None
+    collect: tuple[str, ...] = ()
+
+
+class ExecutionError(_Model):
+    """Why the service, not the user's code, could not finish an execution."""
+
+    code: str
+    message: str
+
+
+class ExecutionView(_Model):
+    """The wire form of an execution; the tenant, the request and the claim stay server-side."""
+
+    id: Annotated[str, Field(examples=["ex_5f0c6a1d2b3e4f5a6b7c8d9e0f1a2b3c"])]
+    state: ExecutionState
+    language: Annotated[str, Field(examples=["python"])]
+    policy: Annotated[str, Field(examples=["default"])]
+    session_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: RunResult | None = None
+    error: ExecutionError | None = None
+
+
+class Execution(_Model):
+    """The stored record; `claims` counts successful claims and must never exceed one."""
+
+    id: str
+    tenant: str
+    state: ExecutionState = ExecutionState.QUEUED
+    request: ExecutionRequest
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: RunResult | None = None
+    error: ExecutionError | None = None
+    worker: str | None = None
+    claimed_at: datetime | None = None
+    claims: int = 0
+
+    def view(self) -> ExecutionView:
+        return ExecutionView(
+            id=self.id,
+            state=self.state,
+            language=self.request.language,
+            policy=self.request.policy,
+            session_id=self.request.session_id,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            result=self.result,
+            error=self.error,
+        )

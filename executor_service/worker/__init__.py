@@ -1,0 +1,1 @@
+"""The worker: runs executions and session operations in sandboxes, and cleans up after others."""

@@ -1,0 +1,99 @@
+"""The thin Celery layer: tasks hand ids to the worker logic; hooks start the worker's threads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from executor_service.errors import ServiceError
+from executor_service.jobs.dispatch import EXECUTE_TASK, SESSION_TASK, celery_config
+from executor_service.settings import Settings
+from executor_service.worker.context import WorkerContext
+from executor_service.worker.execution import ExecutionWorker
+from executor_service.worker.janitor import Janitor
+from executor_service.worker.periodic import PeriodicThread
+from executor_service.worker.session_ops import SessionOperations
+
+log = structlog.get_logger(__name__)
+
+
+class _Process:
+    """The worker process's context, built when the worker starts rather than at import."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context: WorkerContext | None = None
+        self._threads: list[PeriodicThread] = []
+
+    @property
+    def context(self) -> WorkerContext:
+        if self._context is None:
+            self._context = WorkerContext.create(self.settings)
+        return self._context
+
+    def start(self) -> None:
+        ctx = self.context
+        ctx.store.heartbeat(ctx.name)
+        janitor = Janitor(ctx)
+        self._threads = [
+            PeriodicThread(
+                "heartbeat", ctx.settings.heartbeat_ttl_s / 3, lambda: ctx.store.heartbeat(ctx.name)
+            ),
+            PeriodicThread(
+                "lost-executions", ctx.settings.janitor_interval_s, janitor.fail_lost_executions
+            ),
+            PeriodicThread("janitor", ctx.settings.janitor_interval_s, janitor.sweep),
+        ]
+        for thread in self._threads:
+            thread.start()
+        try:
+            removed = ctx.runner.reap()
+        except ServiceError as exc:
+            # Not fatal: the janitor reaps again on its next sweep.
+            log.warning("start-up reap failed", error=exc.message)
+            removed = 0
+        log.info("worker ready", worker=ctx.name, reaped=removed)
+
+    def stop(self) -> None:
+        for thread in self._threads:
+            thread.stop()
+
+
+def create_celery(settings: Settings) -> Celery:
+    """The worker's Celery app; tasks receive ids and hand them to the worker logic."""
+    app = Celery("agent-sandbox")
+    app.conf.update(celery_config(settings))
+    # Threads, not prefork: the work waits on Docker, and one process means one heartbeat that
+    # dies with everything it was running. Celery's time limits need prefork; the runner's own
+    # wall-clock kill is what bounds a run.
+    app.conf.update(worker_pool="threads")
+    process = _Process(settings)
+
+    @worker_ready.connect(weak=False)
+    def _on_ready(**_: Any) -> None:
+        process.start()
+
+    @worker_shutdown.connect(weak=False)
+    def _on_shutdown(**_: Any) -> None:
+        process.stop()
+
+    @app.task(name=EXECUTE_TASK, ignore_result=True)
+    def execute(execution_id: str) -> None:
+        ExecutionWorker(process.context).execute(execution_id)
+
+    @app.task(name=SESSION_TASK, ignore_result=True)
+    def session(operation: str, session_id: str, reply_to: str, params: dict[str, Any]) -> None:
+        ctx = process.context
+        try:
+            reply: dict[str, Any] = {
+                "ok": SessionOperations(ctx).perform(operation, session_id, params)
+            }
+        except ServiceError as exc:
+            reply = {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
+        ctx.store.push_reply(reply_to, json.dumps(reply))
+
+    return app
