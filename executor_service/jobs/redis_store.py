@@ -61,6 +61,9 @@ redis.call('EXPIRE', KEYS[5], ARGV[9])
 return 'ok'
 """
 
+# The longest a single XREAD may block; see read_events.
+MAX_BLOCK_MS = 2000
+
 
 def _k(*parts: str) -> str:
     return PREFIX + ":".join(parts)
@@ -287,9 +290,14 @@ class RedisJobStore:
         self._xadd(execution_id, "output", json.dumps({"stream": stream, "data": text}))
 
     def read_events(self, execution_id: str, after: str, block_ms: int) -> list[Event]:
-        reply: Any = self._redis.xread(
-            {_k("ev", execution_id): after}, count=500, block=block_ms or None
-        )
+        """Events after `after`, waiting at most block_ms (capped) for the first one.
+
+        The wait is capped well under the client's socket read timeout (redis-py 8 defaults to
+        5 s): a longer XREAD BLOCK would surface as a TimeoutError instead of an empty answer.
+        Callers loop until their own deadline.
+        """
+        block = min(block_ms, MAX_BLOCK_MS) if block_ms > 0 else None
+        reply: Any = self._redis.xread({_k("ev", execution_id): after}, count=500, block=block)
         events = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:

@@ -202,3 +202,11 @@ def test_session_replies_travel_through_redis(store: RedisJobStore) -> None:
     store.push_reply("r1", '{"ok": {}}')
     assert store.wait_reply("r1", 1) == '{"ok": {}}'
     assert store.wait_reply("r2", 0.1) is None
+
+
+def test_a_long_wait_for_events_answers_empty_instead_of_timing_out(store: RedisJobStore) -> None:
+    # redis-py 8 reads with a 5 s socket timeout: asking to block longer must not raise.
+    record = execution()
+    store.create_execution(record, max_active=10, max_queued=10)
+    after = store.read_events(record.id, "0-0", block_ms=0)[-1].id
+    assert store.read_events(record.id, after, block_ms=6000) == []
