@@ -5,7 +5,9 @@
 
 Prints the median (and p90) time of POST /v1/executions {"code": "print(1)", "wait": true} over
 --calls sequential calls, then the throughput of --total executions submitted by --concurrency
-clients at once, each waiting for its result.
+clients at once, each waiting for its result; then, as the baseline, the same work done
+straight through DockerRunner.run_once in this process (with --worker-concurrency threads), so the
+cost of HTTP, the queue and Redis shows side by side.
 """
 
 from __future__ import annotations
@@ -103,28 +105,63 @@ def one(client: httpx.Client, wrong: list[str]) -> float:
     return elapsed
 
 
-def measure(url: str, key: str, calls: int, total: int, concurrency: int) -> None:
+def measure(
+    url: str, key: str, calls: int, total: int, concurrency: int
+) -> tuple[list[float], float]:
+    """Sequential submit-and-wait samples, and seconds for `total` at `concurrency`."""
     headers = {"Authorization": f"Bearer {key}"}
     wrong: list[str] = []
     with httpx.Client(base_url=url, headers=headers, timeout=180) as client:
         one(client, [])  # warm-up: first container start, connections
-        samples = sorted(one(client, wrong) for _ in range(calls))
-        print(
-            f"submit-and-wait print(1), {calls} sequential calls: "
-            f"median {statistics.median(samples) * 1000:.0f} ms, "
-            f"p90 {samples[int(len(samples) * 0.9) - 1] * 1000:.0f} ms"
-        )
+        samples = [one(client, wrong) for _ in range(calls)]
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(lambda _: one(client, wrong), range(total)))
         elapsed = time.perf_counter() - started
-        print(
-            f"throughput: {total} executions at concurrency {concurrency}: "
-            f"{elapsed:.1f} s, {total / elapsed:.2f} executions/s"
-        )
-    print(f"wrong answers: {len(wrong)} of {calls + total}")
+    print(f"wrong answers from the service: {len(wrong)} of {calls + total}")
     for line in wrong[:5]:
         print(f"  {line}")
+    return samples, elapsed
+
+
+def baseline(calls: int, total: int, parallel: int) -> tuple[list[float], float]:
+    """The same work straight through the runner in this process: no HTTP, queue or Redis."""
+    from executor_service.policy.loader import load_policies
+    from executor_service.sandbox.catalogue import load_catalogue
+    from executor_service.sandbox.docker_runner import create_runner
+    from executor_service.sandbox.spec import Program, SandboxConfig
+    from executor_service.settings import Settings
+
+    settings = Settings()
+    catalogue = load_catalogue(settings.images_dir)
+    policy = load_policies(settings.policies_dir, catalogue)["default"]
+    image = catalogue.image_ref(settings.image_prefix, policy.languages["python"])
+    config = SandboxConfig(image=image, limits=policy.limits)
+    program = Program(argv=("python", "main.py"), files={"main.py": b"print(1)\n"})
+    runner = create_runner(settings)
+
+    def run(_: object = None) -> float:
+        started = time.perf_counter()
+        assert runner.run_once(config, program).stdout == "1\n"
+        return time.perf_counter() - started
+
+    run()
+    samples = [run() for _ in range(calls)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(run, range(total)))
+    elapsed = time.perf_counter() - started
+    runner.close()
+    return samples, elapsed
+
+
+def report(rows: list[tuple[str, list[float], float]], total: int) -> None:
+    print(f"{'path':58} {'median ms':>9} {'p90 ms':>7} {'exec/s':>7}")
+    for name, samples, elapsed in rows:
+        ordered = sorted(samples)
+        p90 = ordered[int(0.9 * (len(ordered) - 1))]
+        median = statistics.median(samples)
+        print(f"{name:58} {median * 1000:9.0f} {p90 * 1000:7.0f} {total / elapsed:7.2f}")
 
 
 def main() -> None:
@@ -137,10 +174,23 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=4)
     args = parser.parse_args()
     if args.url:
-        measure(args.url, args.key, args.calls, args.total, args.concurrency)
-        return
-    with own_service(args.worker_concurrency) as (url, key):
-        measure(url, key, args.calls, args.total, args.concurrency)
+        service = measure(args.url, args.key, args.calls, args.total, args.concurrency)
+    else:
+        with own_service(args.worker_concurrency) as (url, key):
+            service = measure(url, key, args.calls, args.total, args.concurrency)
+    direct = baseline(args.calls, args.total, args.worker_concurrency)
+    print(
+        f"print(1): median of {args.calls} sequential calls; throughput of {args.total} "
+        f"executions ({args.concurrency} clients to the service, "
+        f"{args.worker_concurrency} threads for the baseline)"
+    )
+    report(
+        [
+            ("service: POST /v1/executions wait=true over HTTP", *service),
+            ("baseline: DockerRunner.run_once in-process", *direct),
+        ],
+        args.total,
+    )
 
 
 if __name__ == "__main__":
