@@ -25,6 +25,7 @@ from executor_service.sandbox.images import (
     images_present,
 )
 from executor_service.settings import Settings
+from tests.conftest import missing
 
 # The offline-base test runs debootstrap and an apt-based build: minutes, not the default bound.
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -242,7 +243,7 @@ def test_offline_base_is_made_with_debootstrap_when_absent(
 ) -> None:
     """The fresh-machine path: no base image at all, so debootstrap makes one, and it builds."""
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-        pytest.skip("making a base needs root and debootstrap (scripts/setup.sh installs it)")
+        missing("making a base needs root and debootstrap (scripts/setup.sh installs it)")
     try:
         docker_client.images.get(OFFICIAL_BASE)
         pytest.skip(f"{OFFICIAL_BASE} is present, so no base is ever made here")
