@@ -32,7 +32,7 @@ def eventually(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = probe()
-        if found is not None and found is not False:
+        if found:  # an empty list of containers is "not yet", like None or False
             return found
         time.sleep(0.1)
     raise AssertionError(f"gave up waiting for {what}\n{context()}")
