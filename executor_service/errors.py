@@ -13,7 +13,8 @@
     ├── PolicyNotAllowed       the key's tenant may not use that policy (403)
     ├── NotFound               unknown id, or another tenant's (404)
     ├── Conflict               the resource is busy or in the wrong state (409)
-    │   └── SessionBusy        another execution of the session is queued or running (409)
+    │   ├── SessionBusy        another execution of the session is queued or running (409)
+    │   └── SessionEnded       the session expired or was deleted; open a new one (409)
     ├── QuotaExceeded          the tenant's concurrency quota is full (429, Retry-After)
     └── Overloaded             the queue is too long (503, Retry-After)
 
@@ -97,6 +98,10 @@ class Conflict(ServiceError):
 
 class SessionBusy(Conflict):
     code = "session_busy"
+
+
+class SessionEnded(Conflict):
+    code = "session_ended"
 
 
 class QuotaExceeded(ServiceError):

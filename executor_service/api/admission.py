@@ -10,7 +10,7 @@ import time
 
 from executor_service.api.schemas import ExecutionCreate
 from executor_service.api.services import Services
-from executor_service.errors import Conflict, InvalidRequest, ServiceError
+from executor_service.errors import InvalidRequest, ServiceError, SessionEnded
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionRequest
 from executor_service.jobs.ids import new_id, utcnow
 from executor_service.jobs.session import SessionState
@@ -22,7 +22,10 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Exe
     if body.session_id is not None:
         session = services.store.get_session(body.session_id, key.tenant)
         if session.state != SessionState.ACTIVE:
-            raise Conflict(f"session {session.id} is {session.state.value}", field="session_id")
+            raise SessionEnded(
+                f"session {session.id} is {session.state.value}; open a new one",
+                field="session_id",
+            )
         if policy_name is not None and policy_name != session.policy:
             raise InvalidRequest(
                 f"session {session.id} runs under policy {session.policy!r}", field="policy"

@@ -11,7 +11,7 @@ from executor_service.api.deps import CurrentKey, ServicesDep
 from executor_service.api.error_responses import ERROR_RESPONSES
 from executor_service.api.schemas import FileList, SessionCreate, SessionList, WorkspaceFileView
 from executor_service.api.services import Services
-from executor_service.errors import Conflict, LimitAboveCeiling, PayloadTooLarge, ServiceError
+from executor_service.errors import LimitAboveCeiling, PayloadTooLarge, ServiceError, SessionEnded
 from executor_service.jobs.ids import new_id, utcnow
 from executor_service.jobs.session import Session, SessionState, SessionView
 from executor_service.jobs.tenant import ApiKey
@@ -123,5 +123,5 @@ def read_file(session_id: str, path: str, key: CurrentKey, services: ServicesDep
 def _active(services: Services, key: ApiKey, session_id: str) -> Session:
     session = services.store.get_session(session_id, key.tenant)
     if session.state != SessionState.ACTIVE:
-        raise Conflict(f"session {session_id} is {session.state.value}")
+        raise SessionEnded(f"session {session_id} is {session.state.value}; open a new one")
     return session

@@ -11,7 +11,7 @@ import time
 
 import structlog
 
-from executor_service.errors import Conflict, ServiceError
+from executor_service.errors import ServiceError, SessionEnded
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.session import Session, SessionState
@@ -153,7 +153,9 @@ class ExecutionWorker:
     def _usable_session(self, session_id: str, tenant: str) -> tuple[Session, str]:
         session = self._ctx.store.get_session(session_id, tenant)
         if session.state != SessionState.ACTIVE or session.container_id is None:
-            raise Conflict(f"session {session_id} is {session.state.value}", field="session_id")
+            raise SessionEnded(
+                f"session {session_id} is {session.state.value}; open a new one", field="session_id"
+            )
         touched = self._ctx.store.update_session(
             session_id, lambda current: current.model_copy(update={"last_used_at": utcnow()})
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from executor_service.errors import Conflict, InvalidRequest
+from executor_service.errors import InvalidRequest, SessionEnded
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.session import Session, SessionState
 from executor_service.jobs.workspace_path import safe_workspace_path
@@ -75,7 +75,7 @@ class SessionOperations:
         ctx = self._ctx
         session = ctx.store.get_session(session_id)
         if session.state != SessionState.ACTIVE or session.container_id is None:
-            raise Conflict(f"session {session_id} is {session.state.value}")
+            raise SessionEnded(f"session {session_id} is {session.state.value}; open a new one")
         ctx.store.update_session(
             session_id, lambda current: current.model_copy(update={"last_used_at": utcnow()})
         )
