@@ -1,4 +1,8 @@
-"""A throw-away redis-server on a free loopback port, for tests that need the real thing."""
+"""A throw-away redis-server on a free loopback port, for tests that need the real thing.
+
+It runs as the service's set-up runs Redis: append-only file on, no eviction, so the service's
+start-up check passes and a restart (RedisServer.restart) keeps what was written.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -21,45 +26,77 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """Yield the URL of a fresh redis-server with no persistence; stop it afterwards."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        missing("redis-server is not installed")
-        raise AssertionError("unreachable")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="as-redis-") as workdir:
-        process = subprocess.Popen(
+class RedisServer:
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self._binary = binary
+        self._workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
             [
-                binary,
+                self._binary,
                 "--port",
-                str(port),
+                str(self.port),
                 "--bind",
                 "127.0.0.1",
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--maxmemory-policy",
+                "noeviction",
                 "--dir",
-                workdir,
+                str(self._workdir),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        url = f"redis://127.0.0.1:{port}/0"
-        client = redis.Redis.from_url(url)
+        client = redis.Redis.from_url(self.url)
         try:
             for _ in range(200):
                 try:
                     if client.ping():
-                        break
-                except redis.ConnectionError:
+                        return
+                except (redis.ConnectionError, redis.BusyLoadingError):
                     time.sleep(0.05)
-            else:
-                raise RuntimeError("redis-server did not start")
-            yield url
+            raise RuntimeError("redis-server did not start")
         finally:
             client.close()
-            process.terminate()
-            process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop (SIGTERM: the AOF is flushed) and start again on the same port and files."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+
+@contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing("redis-server is not installed")
+        raise AssertionError("unreachable")
+    with tempfile.TemporaryDirectory(prefix="as-redis-") as workdir:
+        server = RedisServer(binary, Path(workdir))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """Yield the URL of a fresh redis-server; stop it afterwards."""
+    with running_redis() as server:
+        yield server.url
