@@ -6,7 +6,8 @@
     │   ├── PolicyNotAllowed       403 policy_not_allowed
     │   ├── NotFound               404 not_found
     │   ├── Conflict               409 conflict
-    │   │   └── SessionBusy        409 session_busy: the session runs another execution
+    │   │   ├── SessionBusy        409 session_busy: the session runs another execution (retry)
+    │   │   └── SessionEnded       409 session_ended: expired or deleted (open a new one)
     │   ├── PayloadTooLarge        413 payload_too_large
     │   ├── ValidationFailed       422 validation_error (.field is the dotted location)
     │   ├── InvalidRequest         422 invalid_request
@@ -86,6 +87,12 @@ class Conflict(ServiceError):
 
 class SessionBusy(Conflict):
     code = "session_busy"
+
+
+class SessionEnded(Conflict):
+    """The session expired or was deleted: retrying cannot help, only a new session can."""
+
+    code = "session_ended"
 
 
 class PayloadTooLarge(ServiceError):
@@ -184,6 +191,7 @@ SERVICE_ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         NotFound,
         Conflict,
         SessionBusy,
+        SessionEnded,
         PayloadTooLarge,
         ValidationFailed,
         InvalidRequest,
