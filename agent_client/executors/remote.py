@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -16,6 +17,7 @@ from agent_client.errors import (
     ServiceError,
     ServiceUnavailable,
     SessionBusy,
+    SessionEnded,
     WaitTimeout,
 )
 from agent_client.executors.base import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CodeResult
@@ -26,6 +28,15 @@ from agent_client.service.models import Execution, Limits, OutputFile
 logger = logging.getLogger(__name__)
 
 _RETRYABLE = (SessionBusy, QuotaExceeded, Overloaded, ServiceUnavailable)
+# The session itself is gone (expired, deleted, or its record already reaped): retrying the same
+# session can never succeed, a new one can.
+_SESSION_GONE = (SessionEnded, NotFound)
+
+SESSION_RENEWED_NOTICE = (
+    "[Note: the earlier sandbox session ended (it was idle too long or was deleted), so this code "
+    "ran in a new, empty session. Files written by earlier code blocks are gone; recreate any "
+    "file this code needs.]"
+)
 
 
 class RemoteExecutor:
@@ -36,6 +47,10 @@ class RemoteExecutor:
     cancellation or error. Cancelling a run while code is running cancels that execution on
     the service.
 
+    A session the service has ended (idle longer than its timeout while the model was thinking,
+    or deleted) is replaced by a fresh one, at most once per block, and that block's output
+    starts with ``SESSION_RENEWED_NOTICE`` so the model knows earlier files are gone.
+
     Args:
         client: an open ExecutionClient (the caller owns it and closes it).
         policy: the service policy to run under; None uses the tenant's default.
@@ -44,8 +59,10 @@ class RemoteExecutor:
         languages: block language -> service language.
         result_wait_s: how long to wait for one execution before cancelling it (a safety net
             above the policy's own wall-time limit).
-        max_attempts: tries per block when the service is busy, over quota or unreachable.
-        idle_timeout_s: the sessions' idle timeout (None: the service's default).
+        max_attempts: tries per block when the service is busy, over quota or unreachable
+            (replacing an ended session is not counted as a try).
+        idle_timeout_s: the sessions' idle timeout in whole seconds (None: the service's
+            default); a session idle for longer is ended by the service and renewed here.
         hold_s: how long the service may hold one submit request before polling takes over
             (short requests keep server threads free and survive proxies' idle timeouts).
     """
@@ -99,6 +116,16 @@ class RemoteExecutor:
                 logger.debug("opened %s session %s", language, session.id)
             return self._sessions[language]
 
+    async def _forget(self, language: str, session_id: str | None) -> None:
+        """Drop an ended session so the next block opens a new one.
+
+        Only if it is still the current one: another block may already have replaced it.
+        """
+        async with self._lock:
+            if session_id is not None and self._sessions.get(language) == session_id:
+                del self._sessions[language]
+                logger.info("%s session %s ended on the service", language, session_id)
+
     async def stop(self) -> None:
         async with self._lock:
             sessions, self._sessions = self._sessions, {}
@@ -132,9 +159,19 @@ class RemoteExecutor:
     ) -> CodeResult:
         """Run ``blocks`` in order, stopping at the first non-zero exit.
 
+        Args:
+            blocks: the code blocks, each run as one execution in its language's session.
+            cancellation: cancelling it cancels the running execution on the service.
+
+        Returns:
+            The last run block's exit code, and the outputs of all run blocks joined; a block
+            that had to run in a new session starts with ``SESSION_RENEWED_NOTICE``.
+
         Raises:
+            SessionEnded: the session ended and so did the new one opened for the same block.
+            NotFound: as SessionEnded, when the service no longer knows the session at all.
             ServiceError: the service refused the code (too large, unknown policy) or stayed
-                unavailable after ``max_attempts``; callers turn this into a message.
+                busy or unavailable after ``max_attempts``; callers turn this into a message.
             asyncio.CancelledError: the run was cancelled (the execution is cancelled first).
         """
         outputs: list[str] = []
@@ -159,37 +196,57 @@ class RemoteExecutor:
         )
 
     async def _run_block(self, code: str, language: str) -> CodeResult:
-        submit = asyncio.ensure_future(self._submit(code, language))
-        try:
-            execution = await asyncio.shield(submit)
-        except asyncio.CancelledError:
-            # Cancelled while the submit was in flight: learn the id, then cancel it remotely.
+        renewed = False
+        while True:
+            execution, renewed_on_submit = await self._start(code, language, may_renew=not renewed)
+            renewed = renewed or renewed_on_submit
             try:
-                execution = await submit
+                if not execution.is_final:
+                    execution = await self._client.wait(execution.id, self._result_wait_s)
+            except WaitTimeout:
+                await self._cancel_quietly(execution.id)
+                return _with_notice(
+                    CodeResult(
+                        exit_code=TIMEOUT_EXIT_CODE,
+                        output=(
+                            f"No result after {self._result_wait_s:g}s; "
+                            "the execution was cancelled."
+                        ),
+                    ),
+                    renewed,
+                )
+            except asyncio.CancelledError:
+                await asyncio.shield(self._cancel_quietly(execution.id))
+                raise
+            if _session_ended_before_run(execution) and not renewed:
+                # Admitted while the session was active, refused by the worker once it had
+                # ended: the code never ran, so running it in a new session is safe.
+                await self._forget(language, execution.session_id)
+                renewed = True
+                continue
+            return _with_notice(describe_execution(execution), renewed)
+
+    async def _start(self, code: str, language: str, *, may_renew: bool) -> tuple[Execution, bool]:
+        """Submit, and if cancelled meanwhile, still learn the id so the run is cancelled too."""
+        submit = asyncio.ensure_future(self._submit(code, language, may_renew=may_renew))
+        try:
+            return await asyncio.shield(submit)
+        except asyncio.CancelledError:
+            try:
+                execution, _ = await submit
             except ServiceError:
                 raise asyncio.CancelledError from None
             await self._cancel_quietly(execution.id)
             raise
-        try:
-            if not execution.is_final:
-                execution = await self._client.wait(execution.id, self._result_wait_s)
-        except WaitTimeout:
-            await self._cancel_quietly(execution.id)
-            return CodeResult(
-                exit_code=TIMEOUT_EXIT_CODE,
-                output=f"No result after {self._result_wait_s:g}s; the execution was cancelled.",
-            )
-        except asyncio.CancelledError:
-            await asyncio.shield(self._cancel_quietly(execution.id))
-            raise
-        return describe_execution(execution)
 
-    async def _submit(self, code: str, language: str) -> Execution:
+    async def _submit(self, code: str, language: str, *, may_renew: bool) -> tuple[Execution, bool]:
+        """The accepted execution, and whether its session had to be replaced first."""
         renewed = False
-        for attempt in range(1, self._max_attempts + 1):
+        attempt = 0
+        while True:
             session_id = await self._session_for(language)
             try:
-                return await self._client.submit(
+                execution = await self._client.submit(
                     language,
                     code,
                     policy=self._policy,
@@ -199,27 +256,43 @@ class RemoteExecutor:
                     wait=True,
                     wait_timeout_s=min(self._result_wait_s, self._hold_s),
                 )
-            except NotFound:
-                if renewed:
+            except _SESSION_GONE:
+                if renewed or not may_renew:
                     raise
-                # The session expired between blocks: open a new one once (its files are gone).
-                logger.info("session %s is gone; opening a new one", session_id)
-                async with self._lock:
-                    self._sessions.pop(language, None)
+                await self._forget(language, session_id)
                 renewed = True
             except _RETRYABLE as exc:
-                if attempt == self._max_attempts:
+                attempt += 1
+                if attempt >= self._max_attempts:
                     raise
                 pause = min(exc.retry_after_s or 0.2 * attempt, 5.0)
                 logger.debug("service busy (%s); retrying in %.1fs", exc.code, pause)
                 await asyncio.sleep(pause)
-        raise ServiceUnavailable("the service stayed busy")  # unreachable with max_attempts >= 1
+            else:
+                return execution, renewed
 
     async def _cancel_quietly(self, execution_id: str) -> None:
         try:
             await self._client.cancel(execution_id)
         except ServiceError as exc:
             logger.warning("could not cancel execution %s: %s", execution_id, exc)
+
+
+def _session_ended_before_run(execution: Execution) -> bool:
+    return (
+        execution.state == "failed"
+        and execution.error is not None
+        and execution.error.code == SessionEnded.code
+    )
+
+
+def _with_notice(result: CodeResult, renewed: bool) -> CodeResult:
+    if not renewed:
+        return result
+    output = (
+        f"{SESSION_RENEWED_NOTICE}\n{result.output}" if result.output else SESSION_RENEWED_NOTICE
+    )
+    return replace(result, output=output)
 
 
 def describe_execution(execution: Execution) -> CodeResult:

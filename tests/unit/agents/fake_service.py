@@ -2,6 +2,10 @@
 
 It speaks the wire contract (shapes, statuses, error JSON) and never runs code: each submitted
 program's outcome comes from ``outcomes`` (code text -> RunResult fields), default success.
+
+Sessions behave as the real service's do: an ended session (``expire``, or DELETE) keeps its
+record with state expired or deleted, and any use of it is refused with 409 session_ended; only
+an id the service never issued (or whose record is gone) is 404 not_found.
 """
 
 from __future__ import annotations
@@ -41,11 +45,21 @@ class FakeService:
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     busy_responses: int = 0
+    # The next N session submits are admitted, then the session ends before a worker runs them
+    # (the janitor won the race): the execution fails with error code session_ended.
+    sessions_end_before_run: int = 0
     on_request: Callable[[httpx.Request], httpx.Response | None] | None = None
     _polls: dict[str, int] = field(default_factory=dict)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
+
+    def expire(self, session_id: str) -> None:
+        """End a session as the service's janitor does when it was idle too long."""
+        self.sessions[session_id]["state"] = "expired"
+
+    def active_sessions(self) -> list[str]:
+        return [ident for ident, session in self.sessions.items() if session["state"] == "active"]
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         body: Any = None
@@ -105,13 +119,38 @@ class FakeService:
             self.busy_responses -= 1
             return error(409, "session_busy", "session runs another execution")
         session_id = body.get("session_id")
-        if session_id is not None and session_id not in self.sessions:
-            return error(404, "not_found", f"no session {session_id}")
+        if session_id is not None:
+            refused = self._refuse_ended(session_id, field_="session_id")
+            if refused is not None:
+                return refused
+            if self.sessions_end_before_run > 0:
+                self.sessions_end_before_run -= 1
+                return self._ended_before_run(body, session_id)
         execution = self._create(body)
         if body.get("wait") and self.polls_before_final == 0 and not self.never_finish:
             self._finish(execution)
             return httpx.Response(200, json=execution)
         return httpx.Response(202, json=execution)
+
+    def _refuse_ended(self, session_id: str, field_: str | None = None) -> httpx.Response | None:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return error(404, "not_found", f"no session {session_id!r}")
+        if session["state"] != "active":
+            message = f"session {session_id} is {session['state']}; open a new one"
+            return error(409, "session_ended", message, field_)
+        return None
+
+    def _ended_before_run(self, body: dict[str, Any], session_id: str) -> httpx.Response:
+        self.expire(session_id)
+        execution = self._create(body)
+        execution["state"] = "failed"
+        execution["finished_at"] = _now()
+        execution["error"] = {
+            "code": "session_ended",
+            "message": f"session {session_id} is expired; open a new one",
+        }
+        return httpx.Response(200 if body.get("wait") else 202, json=execution)
 
     def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         execution = {
@@ -183,11 +222,15 @@ class FakeService:
         if session is None:
             return error(404, "not_found", f"no session {rest[0]}")
         if request.method == "DELETE" and len(rest) == 1:
-            del self.sessions[rest[0]]
+            if session["state"] == "active":  # deleting an ended session is a no-op
+                session["state"] = "deleted"
             return httpx.Response(204)
         if request.method == "GET" and len(rest) == 1:
             return httpx.Response(200, json=session)
         if rest[1:2] == ["files"]:
+            refused = self._refuse_ended(rest[0])
+            if refused is not None:
+                return refused
             path = "/".join(rest[2:])
             if request.method == "PUT":
                 self.files[(rest[0], path)] = request.content

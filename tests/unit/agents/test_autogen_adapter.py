@@ -35,7 +35,7 @@ async def test_autogen_agent_runs_code_in_the_sandbox_session() -> None:
     assert "hi" in response.chat_message.to_text()
     submitted = [b for m, p, b in service.requests if (m, p) == ("POST", "/v1/executions")]
     assert submitted[0]["session_id"] == session_id
-    assert service.sessions == {}  # deleted when the context ended
+    assert service.sessions[str(session_id)]["state"] == "deleted"  # when the context ended
 
 
 async def test_timeouts_and_service_errors_are_results_not_exceptions() -> None:

@@ -12,6 +12,7 @@ from agent_client.errors import (
     ServiceError,
     ServiceUnavailable,
     SessionBusy,
+    SessionEnded,
     Unauthorized,
     ValidationFailed,
     WaitTimeout,
@@ -84,6 +85,7 @@ async def test_files_are_sent_as_base64() -> None:
         (401, "unauthorized", Unauthorized, None),
         (404, "not_found", NotFound, None),
         (409, "session_busy", SessionBusy, None),
+        (409, "session_ended", SessionEnded, "session_id"),
         (422, "validation_error", ValidationFailed, "limits.memory_mb"),
         (418, "brand_new_code", ServiceError, None),
     ],
@@ -169,14 +171,19 @@ async def test_sessions_and_files_round_trip() -> None:
         data = await client.download(session.id, "data/in put.csv")
         fetched = await client.get_session(session.id)
         await client.delete_session(session.id)
+        deleted = await client.get_session(session.id)
+        with pytest.raises(SessionEnded):
+            await client.download(session.id, "data/in put.csv")
+        await client.delete_session(session.id)  # deleting an ended session is a no-op
         with pytest.raises(NotFound):
-            await client.get_session(session.id)
+            await client.get_session("se_never_issued")
     assert info.path == "data/in put.csv"
     assert info.size_bytes == 8
     assert [f.path for f in listed] == ["data/in put.csv"]
     assert data == b"a,b\n1,2\n"
     assert fetched.id == session.id
     assert fetched.state == "active"
+    assert deleted.state == "deleted"
     put = next(r for r in service.requests if r[0] == "PUT")
     assert put[1] == f"/v1/sessions/{session.id}/files/data/in put.csv"
 
