@@ -38,6 +38,9 @@ def settings() -> Settings:
     return Settings()
 
 
+USED_ENGINE: list[bool] = []  # set once a test asked for the engine: then the leak check runs
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
     try:
@@ -45,6 +48,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
         client.ping()
     except docker.errors.DockerException as exc:
         missing(f"no Docker engine: {exc}")
+    USED_ENGINE.append(True)
     yield client
     client.close()
 
@@ -123,9 +127,11 @@ SESSION_STARTED = time.time()
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """No sandbox may outlive the suite: a leftover is a leak the reaper or a test should catch.
 
-    Only containers created while this suite ran count, so two suites on one engine (developers
-    working side by side) never remove each other's sandboxes.
+    Only containers created while this suite ran count, and only a suite that used the engine
+    looks, so a run of engine-free tests never removes the sandboxes of another run beside it.
     """
+    if not USED_ENGINE:
+        return
     try:
         client = docker.from_env()
         found = client.api.containers(all=True, filters={"label": MANAGED_LABEL})
