@@ -9,10 +9,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from executor_service.errors import InvalidRequest, ServiceError
+from executor_service.errors import ConfigError, InvalidRequest, ServiceError
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.plan import Planner
-from executor_service.jobs.redis_store import RedisJobStore
+from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.tenant import ApiKey, new_key
 from executor_service.logging import configure_logging
 from executor_service.settings import Settings
@@ -56,11 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
+        check_store(settings)
         ensure_first_key(settings)
         return _serve(settings)
     if args.command == "worker":
+        check_store(settings)
         return _worker(settings, args.concurrency)
     if args.command == "up":
+        check_store(settings)
         return _up(settings, args.concurrency)
     if args.command == "keys":
         return _keys(args, settings)
@@ -77,18 +80,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 2
 
 
+def check_store(settings: Settings) -> None:
+    """Refuse to start on a Redis that would lose what the service accepts."""
+    health = redis_stores(settings)[0].health
+    if not health.ping():
+        raise ConfigError(f"no Redis answers at {settings.redis_url}")
+    if settings.require_persistence and not health.persistent():
+        raise ConfigError(
+            f"Redis at {settings.redis_url} would lose accepted work on a restart: turn on "
+            "appendonly (AOF) and use maxmemory-policy noeviction (or a volatile-* policy), or "
+            "set EXECUTOR_REQUIRE_PERSISTENCE=false for a throw-away setup"
+        )
+
+
 def _serve(settings: Settings) -> int:
-    import uvicorn
+    from executor_service.api.server import serve
 
-    from executor_service.api.app import create_app
-
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    serve(settings)
     return 0
 
 
@@ -134,10 +142,10 @@ def _up(settings: Settings, concurrency: int | None) -> int:
 
 def ensure_first_key(settings: Settings) -> str | None:
     """On the very first start, make a key for tenant "default", print it once, keep it 0600."""
-    store = RedisJobStore.from_settings(settings)
+    keys = redis_stores(settings)[0].keys
     key_id, key = new_key()
     record = ApiKey(key_id=key_id, tenant="default", policies=None, created_at=utcnow())
-    if not store.create_first_key(key, record):
+    if not keys.create_first(key, record):
         return None
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     path = settings.state_dir / "first-key"
@@ -151,7 +159,7 @@ def ensure_first_key(settings: Settings) -> str | None:
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
-    store = RedisJobStore.from_settings(settings)
+    keys = redis_stores(settings)[0].keys
     if args.keys_command == "create":
         policies = (
             tuple(name.strip() for name in args.policies.split(",") if name.strip())
@@ -170,16 +178,16 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
             max_concurrency=args.max_concurrency,
             created_at=utcnow(),
         )
-        store.add_key(key, record)
+        keys.add(key, record)
         print(key)
         return 0
     if args.keys_command == "revoke":
-        if store.revoke_key(args.key_id):
+        if keys.revoke(args.key_id):
             print(f"revoked {args.key_id}")
             return 0
         print(f"no key {args.key_id}", file=sys.stderr)
         return 1
-    for record in store.list_keys():
+    for record in keys.all():
         allowed = ",".join(record.policies) if record.policies is not None else "*"
         print(
             f"{record.key_id}\t{record.tenant}\tpolicies={allowed}\t"

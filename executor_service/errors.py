@@ -15,8 +15,9 @@
     ├── Conflict               the resource is busy or in the wrong state (409)
     │   ├── SessionBusy        another execution of the session is queued or running (409)
     │   └── SessionEnded       the session expired or was deleted; open a new one (409)
-    ├── QuotaExceeded          the tenant's concurrency quota is full (429, Retry-After)
-    └── Overloaded             the queue is too long (503, Retry-After)
+    ├── QuotaExceeded          a bound of the key is reached (429, Retry-After)
+    ├── Overloaded             the queue is too long, or no worker is free (503, Retry-After)
+    └── StoreUnavailable       Redis did not answer (503, Retry-After)
 
 What the user's code does (non-zero exit, timeout, out of memory) is a RunResult status, never
 one of these.
@@ -111,6 +112,11 @@ class QuotaExceeded(ServiceError):
 
 class Overloaded(ServiceError):
     code = "overloaded"
+    status_code = 503
+
+
+class StoreUnavailable(ServiceError):
+    code = "store_unavailable"
     status_code = 503
 
 

@@ -31,16 +31,28 @@ class Settings(BaseSettings):
     max_queue_length: int = Field(default=1000, gt=0)
     max_wait_s: float = Field(default=60.0, gt=0)
     worker_concurrency: int = Field(default=2, gt=0)
-    visibility_timeout_s: int = Field(default=3600, gt=0)
+    # Redelivery of an unacked message; safe at any length because a claim is exactly-once.
+    visibility_timeout_s: int = Field(default=300, gt=0)
+    lease_margin_s: float = Field(default=120.0, gt=0)  # a claim lasts wall time + this
+    requeue_after_s: float = Field(default=30.0, gt=0)  # queued this long and not in the broker
+    max_queue_age_s: int = Field(default=3600, gt=0)  # queued longer than this: failed
+    final_write_retry_s: float = Field(default=60.0, ge=0)  # retrying a result's write
+    require_persistence: bool = True  # refuse to start on a Redis without AOF
 
     api_threads: int = Field(default=100, ge=8, le=10_000)  # sync routes and SSE streams share them
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_list_limit: int = Field(default=200, gt=0)
+    max_listed_files: int = Field(default=10_000, gt=0)  # one workspace listing
     event_stream_maxlen: int = Field(default=10_000, ge=100)
-    heartbeat_ttl_s: float = Field(default=15.0, gt=0)
+    heartbeat_ttl_s: float = Field(default=6.0, gt=0)
     janitor_interval_s: float = Field(default=5.0, gt=0)
     cancel_poll_s: float = Field(default=0.25, gt=0)
-    worker_op_timeout_s: float = Field(default=30.0, gt=0)  # the API's bound on a session task
+    session_op_threads: int = Field(default=2, gt=0, le=64)  # per worker, apart from runs
+    session_op_claim_s: float = Field(default=10.0, gt=0)  # no worker took it: 503, no effect
+    session_op_run_s: float = Field(default=60.0, gt=0)  # a taken operation's bound
+    stream_lease_s: float = Field(default=30.0, gt=0)  # an SSE slot outlives a dead API this long
+    shutdown_drain_s: float = Field(default=3.0, ge=0)  # /readyz is 503 this long before exit
+    metrics_public: bool = False  # True: /metrics without a key (a scraper on a private bind)
     session_idle_timeout_s: int = Field(default=600, gt=0)
     session_max_lifetime_s: int = Field(default=3600, gt=0)
     session_idle_timeout_ceiling_s: int = Field(default=24 * 3600, gt=0)

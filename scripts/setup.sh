@@ -122,6 +122,35 @@ except (redis.RedisError, OSError):
 PY
 }
 
+# A local Redis that answers but would lose work on a restart gets AOF and no eviction turned
+# on (at run time; the service refuses to start without them). A remote one is only reported.
+redis_persist() {
+    uv run --frozen --no-sync python - "$REDIS_URL" <<'PY'
+import sys
+from urllib.parse import urlsplit
+
+import redis
+
+client = redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2, socket_timeout=5)
+aof = int(client.info("persistence").get("aof_enabled", 0)) == 1
+policy = str(client.info("memory").get("maxmemory_policy", ""))
+local = urlsplit(sys.argv[1]).hostname in {"127.0.0.1", "localhost", "::1"}
+changed = []
+if local and not aof:
+    client.config_set("appendonly", "yes")
+    changed.append("appendonly yes")
+if local and policy.startswith("allkeys"):
+    client.config_set("maxmemory-policy", "noeviction")
+    changed.append("maxmemory-policy noeviction")
+if changed:
+    print("turned on " + ", ".join(changed))
+elif aof and not policy.startswith("allkeys"):
+    print("persistent (AOF on, no eviction of unexpiring keys)")
+else:
+    print("NOT persistent: the service will refuse it (set appendonly yes, noeviction)")
+PY
+}
+
 step_redis() {
     if ! command -v redis-server >/dev/null 2>&1; then
         if is_root; then
@@ -132,7 +161,7 @@ step_redis() {
         fi
     fi
     if redis_answers; then
-        say redis "answers at $REDIS_URL"
+        say redis "answers at $REDIS_URL; $(redis_persist)"
         return
     fi
     local scheme host port
@@ -144,8 +173,11 @@ step_redis() {
         return
     fi
     mkdir -p "$LOG_DIR" /var/lib/agent-sandbox/redis
+    # AOF (fsync every second) and no eviction: accepted executions and API keys survive a
+    # restart, and nothing queued is ever dropped for memory (a full Redis answers 503 instead).
     redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes --daemonize yes \
-        --dir /var/lib/agent-sandbox/redis --logfile "$LOG_DIR/redis.log"
+        --dir /var/lib/agent-sandbox/redis --logfile "$LOG_DIR/redis.log" \
+        --appendonly yes --appendfsync everysec --maxmemory-policy noeviction
     local waited=0
     until redis_answers; do
         [ "$waited" -ge 10 ] && die "redis-server did not answer within 10 s; see $LOG_DIR/redis.log"

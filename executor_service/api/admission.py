@@ -7,6 +7,7 @@ is never lost to a validation error on the worker.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from executor_service.api.schemas import ExecutionCreate
 from executor_service.api.services import Services
@@ -17,10 +18,18 @@ from executor_service.jobs.session import SessionState
 from executor_service.jobs.tenant import ApiKey
 
 
-def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> ExecutionRequest:
+@dataclass(frozen=True)
+class Checked:
+    """A request that passed every check, and how long its claim may last once a worker runs it."""
+
+    request: ExecutionRequest
+    lease_s: float
+
+
+def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Checked:
     policy_name = body.policy
     if body.session_id is not None:
-        session = services.store.get_session(body.session_id, key.tenant)
+        session = services.stores.sessions.get(body.session_id, key.tenant)
         if session.state != SessionState.ACTIVE:
             raise SessionEnded(
                 f"session {session.id} is {session.state.value}; open a new one",
@@ -47,22 +56,30 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Exe
         session_id=body.session_id,
         collect=tuple(body.collect),
     )
-    services.planner.plan(request, labels={})
-    return request
+    plan = services.planner.plan(request, labels={})
+    lease = plan.config.limits.wall_time_s + services.settings.lease_margin_s
+    return Checked(request=request, lease_s=lease)
 
 
-def admit(services: Services, key: ApiKey, request: ExecutionRequest) -> Execution:
-    """Store the execution (quota, queue and session checks are atomic there), then send it."""
-    execution = Execution(id=new_id("ex"), tenant=key.tenant, request=request, created_at=utcnow())
-    services.store.create_execution(
-        execution,
-        max_active=key.max_concurrency,
-        max_queued=services.settings.max_queue_length,
+def admit(services: Services, key: ApiKey, checked: Checked) -> Execution:
+    """Store the execution (quota, queue and session checks are atomic there), then send it.
+
+    A send that fails is answered 503 and the record is failed, so the caller's answer holds; a
+    message lost after a successful send is the reconciler's to send again.
+    """
+    execution = Execution(
+        id=new_id("ex"),
+        tenant=key.tenant,
+        request=checked.request,
+        created_at=utcnow(),
+        lease_s=checked.lease_s,
     )
+    executions = services.stores.executions
+    executions.create(execution, key=key, max_queued=services.settings.max_queue_length)
     try:
         services.dispatcher.submit(execution.id)
     except ServiceError as exc:
-        services.store.fail(execution.id, ExecutionError(code=exc.code, message=exc.message))
+        executions.fail(execution.id, ExecutionError(code=exc.code, message=exc.message))
         raise
     return execution
 
@@ -72,16 +89,16 @@ def wait_until_final(services: Services, execution_id: str, timeout_s: float) ->
     deadline = time.monotonic() + timeout_s
     after = "0-0"
     while (remaining := deadline - time.monotonic()) > 0:
-        events = services.store.read_events(
+        events = services.stores.executions.read_events(
             execution_id, after, block_ms=max(1, int(min(remaining, 5.0) * 1000))
         )
         if any(event.kind == "result" for event in events):
             break
         if events:
             after = events[-1].id
-        elif services.store.get_execution(execution_id).state.final:
+        elif services.stores.executions.get(execution_id).state.final:
             break
-    return services.store.get_execution(execution_id)
+    return services.stores.executions.get(execution_id)
 
 
 def with_field_prefix(exc: ServiceError, prefix: str) -> ServiceError:

@@ -8,53 +8,34 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from celery import Celery
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from executor_service import __version__
 from executor_service.api import catalogue, executions, health, metrics, sessions
-from executor_service.api.error_responses import error_response, install_error_handlers
+from executor_service.api.auth_before_body import AuthBeforeBody
+from executor_service.api.error_responses import install_error_handlers
 from executor_service.api.services import Services
 from executor_service.jobs.dispatch import Dispatcher, create_sender
 from executor_service.jobs.metrics import RedisMetrics
 from executor_service.jobs.plan import Planner
-from executor_service.jobs.redis_store import RedisJobStore
-from executor_service.jobs.store import JobStore
+from executor_service.jobs.redis_store import redis_stores
+from executor_service.jobs.session_calls import SessionCaller
+from executor_service.jobs.store import Stores
 from executor_service.settings import Settings
 
 
-class BodySizeLimit:
-    """Refuse a declared body over the bound before anything reads it into memory."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self._app = app
-        self._max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self._max_bytes:
-                    response = error_response(
-                        413, "payload_too_large", f"the body is over {self._max_bytes} bytes"
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self._app(scope, receive, send)
-
-
 def create_app(
-    settings: Settings, *, store: JobStore | None = None, celery: Celery | None = None
+    settings: Settings, *, stores: Stores | None = None, celery: Celery | None = None
 ) -> FastAPI:
-    """The API. `store` and `celery` may be injected (tests); by default both use Redis."""
-    job_store = store if store is not None else RedisJobStore.from_settings(settings)
+    """The API. `stores` and `celery` may be injected (tests); by default both use Redis."""
+    built, client = redis_stores(settings)
+    shared = stores if stores is not None else built
     sender = celery if celery is not None else create_sender(settings)
-    client = job_store.client if isinstance(job_store, RedisJobStore) else None
-    if client is None:
-        client = RedisJobStore.from_settings(settings).client
     services = Services(
         settings=settings,
-        store=job_store,
+        stores=shared,
         planner=Planner.load(settings),
-        dispatcher=Dispatcher(sender, job_store, settings),
+        dispatcher=Dispatcher(sender),
+        sessions=SessionCaller(shared.session_ops, settings),
         metrics=RedisMetrics(client),
     )
 
@@ -74,5 +55,5 @@ def create_app(
     install_error_handlers(app)
     for module in (executions, sessions, catalogue, health, metrics):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AuthBeforeBody, keys=shared.keys, max_body_bytes=settings.max_request_bytes)
     return app

@@ -40,7 +40,7 @@ def list_policies(key: CurrentKey, services: ServicesDep) -> PolicyList:
 def list_runtimes(_key: CurrentKey, services: ServicesDep) -> RuntimeList:
     """Every language of every image; `present` is what the workers last saw on the engine."""
     catalogue = services.planner.catalogue
-    present = services.store.images_present()
+    present = services.stores.workers.images_present()
     prefix = services.settings.image_prefix
     return RuntimeList(
         runtimes=[

@@ -8,10 +8,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from executor_service.api.schemas import ErrorBody, ErrorDetail
 from executor_service.errors import ServiceError
+from executor_service.jobs.redis_base import RETRY_AFTER_S
 
 log = structlog.get_logger(__name__)
 
@@ -23,6 +25,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "Unknown id, or another tenant's",
         422: "A field is malformed or not acceptable",
     }.items()
+}
+
+
+HTTP_CODES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
 }
 
 
@@ -60,10 +70,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 404: "not_found", 413: "payload_too_large"}.get(
-            exc.status_code, "invalid_request"
+        code = HTTP_CODES.get(exc.status_code, "invalid_request")
+        message = str(exc.detail)
+        response = error_response(exc.status_code, code, message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value  # e.g. Allow on a 405
+        return response
+
+    @app.exception_handler(RedisError)
+    def _store_error(_request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("store unavailable", error_type=type(exc).__name__)
+        return error_response(
+            503,
+            "store_unavailable",
+            "the service's store did not answer; retry shortly",
+            retry_after_s=RETRY_AFTER_S,
         )
-        return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
     def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from redis import RedisError
 
 from executor_service.api.admission import admit, build_request, wait_until_final, with_field_prefix
 from executor_service.api.deps import CurrentKey, ServicesDep
@@ -16,7 +21,9 @@ from executor_service.api.schemas import ErrorBody, ExecutionBatch, ExecutionCre
 from executor_service.api.services import Services
 from executor_service.errors import NotFound, QuotaExceeded, ServiceError
 from executor_service.jobs.execution import ExecutionView
-from executor_service.jobs.redis_store import RETRY_AFTER_S
+from executor_service.jobs.redis_base import RETRY_AFTER_S
+
+EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")  # a Redis stream entry id
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"], responses=ERROR_RESPONSES)
 
@@ -53,7 +60,8 @@ def submit_batch(body: ExecutionBatch, key: CurrentKey, services: ServicesDep) -
             requests.append(build_request(services, key, item))
         except ServiceError as exc:
             raise with_field_prefix(exc, f"executions.{index}") from exc
-    if services.store.active_count(key.tenant) + len(requests) > key.max_concurrency:
+    executions = services.stores.executions
+    if executions.active_count(key.tenant) + len(requests) > key.max_concurrency:
         raise QuotaExceeded(
             f"the batch would exceed this tenant's {key.max_concurrency} concurrent executions",
             retry_after_s=RETRY_AFTER_S,
@@ -64,7 +72,7 @@ def submit_batch(body: ExecutionBatch, key: CurrentKey, services: ServicesDep) -
             accepted.append(admit(services, key, request))
     except ServiceError:
         for execution in accepted:
-            services.store.cancel(execution.id, key.tenant)
+            executions.cancel(execution.id, key.tenant)
         raise
     return ExecutionList(executions=[execution.view() for execution in accepted])
 
@@ -76,19 +84,21 @@ def list_executions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> ExecutionList:
     """The caller's executions, newest first."""
-    found = services.store.list_executions(key.tenant, min(limit, services.settings.max_list_limit))
+    found = services.stores.executions.newest(
+        key.tenant, min(limit, services.settings.max_list_limit)
+    )
     return ExecutionList(executions=[execution.view() for execution in found])
 
 
 @router.get("/{execution_id}")
 def get_execution(execution_id: str, key: CurrentKey, services: ServicesDep) -> ExecutionView:
-    return services.store.get_execution(execution_id, key.tenant).view()
+    return services.stores.executions.get(execution_id, key.tenant).view()
 
 
 @router.post("/{execution_id}/cancel")
 def cancel_execution(execution_id: str, key: CurrentKey, services: ServicesDep) -> ExecutionView:
     """Cancel unless it already ended; a running container is killed by its worker."""
-    execution, changed = services.store.cancel(execution_id, key.tenant)
+    execution, changed = services.stores.executions.cancel(execution_id, key.tenant)
     if changed:
         services.metrics.count_outcome("cancelled")
     return execution.view()
@@ -97,33 +107,61 @@ def cancel_execution(execution_id: str, key: CurrentKey, services: ServicesDep) 
 @router.get(
     "/{execution_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
+        429: {"model": ErrorBody, "description": "The key's open event streams are at its bound"},
+    },
 )
-def follow_events(execution_id: str, key: CurrentKey, services: ServicesDep) -> StreamingResponse:
-    """state, output... and a final result event; a late subscriber gets the replay."""
-    services.store.get_execution(execution_id, key.tenant)
+def follow_events(
+    execution_id: str,
+    key: CurrentKey,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """state, output... and a final result event; a late subscriber gets the replay.
+
+    Each event carries an `id:`; a client that reconnects with `Last-Event-ID` resumes after it.
+    """
+    executions = services.stores.executions
+    executions.get(execution_id, key.tenant)
+    after = last_event_id if last_event_id and EVENT_ID.fullmatch(last_event_id) else "0-0"
+    token = uuid.uuid4().hex
+    lease_s = services.settings.stream_lease_s
+    if not executions.open_stream(key.tenant, token, limit=key.max_event_streams, ttl_s=lease_s):
+        raise QuotaExceeded(
+            f"this key may follow at most {key.max_event_streams} event streams at once; close "
+            "one, or poll GET /v1/executions/{id}",
+            retry_after_s=RETRY_AFTER_S,
+        )
     return StreamingResponse(
-        _event_stream(services, execution_id),
+        _event_stream(services, execution_id, after, key.tenant, token),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _sse(event: str, data: str) -> str:
-    return f"event: {event}\ndata: {data}\n\n"
+def _sse(event: str, data: str, ident: str | None = None) -> str:
+    head = f"id: {ident}\n" if ident else ""
+    return f"{head}event: {event}\ndata: {data}\n\n"
 
 
-def _event_stream(services: Services, execution_id: str) -> Iterator[str]:
+def _event_stream(
+    services: Services, execution_id: str, after: str, tenant: str, token: str
+) -> Iterator[str]:
     # Sync on purpose: Starlette iterates it in a worker thread, and each read blocks a bounded
-    # time, so a client that left is noticed within one read.
-    store = services.store
-    after = "0-0"
-    sent_any = False
-    while True:
-        try:
+    # time, so a client that left is noticed within one read (and its slot freed in `finally`).
+    store = services.stores.executions
+    lease_s = services.settings.stream_lease_s
+    renew_at = time.monotonic() + lease_s / 3
+    sent_any = after != "0-0"
+    try:
+        while True:
+            if time.monotonic() >= renew_at:
+                store.renew_stream(tenant, token, ttl_s=lease_s)
+                renew_at = time.monotonic() + lease_s / 3
             events = store.read_events(execution_id, after, block_ms=2000)
             if not events:
-                current = store.get_execution(execution_id)
+                current = store.get(execution_id)
                 if not sent_any or current.state.final:
                     # The stream expired or was trimmed: say where things stand from the record.
                     yield _sse("state", json.dumps({"state": current.state.value}))
@@ -137,9 +175,13 @@ def _event_stream(services: Services, execution_id: str) -> Iterator[str]:
                 after = event.id
                 sent_any = True
                 if event.kind == "result":
-                    final = store.get_execution(execution_id)
-                    yield _sse("result", final.view().model_dump_json())
+                    final = store.get(execution_id)
+                    yield _sse("result", final.view().model_dump_json(), event.id)
                     return
-                yield _sse(event.kind, event.data_json())
-        except NotFound:
-            return
+                yield _sse(event.kind, event.data_json(), event.id)
+    except (NotFound, RedisError):
+        # Gone, or the store is away: end the stream; the client resumes with Last-Event-ID.
+        return
+    finally:
+        with contextlib.suppress(RedisError):
+            store.close_stream(tenant, token)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -13,7 +15,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from executor_service.api.deps import ServicesDep
+from executor_service.api.deps import ServicesDep, _bearer, authenticate
 from executor_service.api.services import Services
 
 router = APIRouter(tags=["health"])
@@ -42,12 +44,19 @@ class RedisCollector:
                 sum_value=snapshot.sum,
             )
         queue = GaugeMetricFamily(f"{NAMESPACE}_queue_length", "Executions waiting for a worker")
-        queue.add_metric([], self._services.store.queue_length())
+        queue.add_metric([], self._services.stores.executions.queue_length())
         yield queue
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(services: ServicesDep) -> Response:
+def metrics(
+    request: Request,
+    services: ServicesDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Response:
+    """Service-wide numbers: any valid key may read them, or anyone with `metrics_public`."""
+    if not services.settings.metrics_public:
+        authenticate(services.stores.keys, request.headers.get("authorization"))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(services))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -110,6 +110,7 @@ class WorkspaceFileView(BaseModel):
 
 class FileList(BaseModel):
     files: list[WorkspaceFileView]
+    truncated: bool = False  # more files exist than one listing returns (max_listed_files)
 
 
 class MountView(BaseModel):
@@ -161,5 +162,7 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     redis: bool
-    worker: bool
+    persistence: bool  # AOF on and no eviction of keys without a TTL
+    worker: bool  # a worker's heartbeat is fresh
     images: bool
+    draining: bool  # this API process is shutting down

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
@@ -11,9 +10,23 @@ from executor_service.api.deps import CurrentKey, ServicesDep
 from executor_service.api.error_responses import ERROR_RESPONSES
 from executor_service.api.schemas import FileList, SessionCreate, SessionList, WorkspaceFileView
 from executor_service.api.services import Services
-from executor_service.errors import LimitAboveCeiling, PayloadTooLarge, ServiceError, SessionEnded
+from executor_service.errors import (
+    LimitAboveCeiling,
+    PayloadTooLarge,
+    SandboxError,
+    ServiceError,
+    SessionEnded,
+)
 from executor_service.jobs.ids import new_id, utcnow
 from executor_service.jobs.session import Session, SessionState, SessionView
+from executor_service.jobs.session_commands import (
+    EndSession,
+    ListFiles,
+    Listing,
+    ReadFile,
+    StartSandbox,
+    WriteFile,
+)
 from executor_service.jobs.tenant import ApiKey
 from executor_service.jobs.workspace_path import safe_workspace_path
 
@@ -49,34 +62,35 @@ def create_session(body: SessionCreate, key: CurrentKey, services: ServicesDep) 
         idle_timeout_s=idle,
         max_lifetime_s=lifetime,
     )
-    services.store.create_session(session)
+    services.stores.sessions.create(session, limit=key.max_sessions)
     try:
-        services.dispatcher.session_call("create", session.id)
+        services.sessions.call(session.id, StartSandbox())
     except ServiceError:
-        # The worker may still start it late; the janitor removes its container by label.
-        services.store.update_session(
+        # The start was withdrawn or failed: nothing of it remains once the record is ended
+        # (a container a worker did make carries the session's label and goes with it).
+        services.stores.sessions.update(
             session.id, lambda current: current.model_copy(update={"state": SessionState.DELETED})
         )
         raise
-    return services.store.get_session(session.id).view()
+    return services.stores.sessions.get(session.id).view()
 
 
 @router.get("")
 def list_sessions(key: CurrentKey, services: ServicesDep) -> SessionList:
-    return SessionList(sessions=[s.view() for s in services.store.list_sessions(key.tenant)])
+    return SessionList(sessions=[s.view() for s in services.stores.sessions.of_tenant(key.tenant)])
 
 
 @router.get("/{session_id}")
 def get_session(session_id: str, key: CurrentKey, services: ServicesDep) -> SessionView:
-    return services.store.get_session(session_id, key.tenant).view()
+    return services.stores.sessions.get(session_id, key.tenant).view()
 
 
 @router.delete("/{session_id}", status_code=204)
 def delete_session(session_id: str, key: CurrentKey, services: ServicesDep) -> Response:
     """Remove the session's container and files; deleting an ended session is a no-op."""
-    session = services.store.get_session(session_id, key.tenant)
+    session = services.stores.sessions.get(session_id, key.tenant)
     if session.state == SessionState.ACTIVE:
-        services.dispatcher.session_call("delete", session_id)
+        services.sessions.call(session_id, EndSession())
     return Response(status_code=204)
 
 
@@ -94,17 +108,23 @@ def put_file(
     ceiling = services.planner.policies[session.policy].files.max_file_in_bytes
     if len(content) > ceiling:
         raise PayloadTooLarge(f"the file is over the policy's {ceiling} bytes", field="body")
-    services.dispatcher.session_call(
-        "put", session_id, path=clean, content=base64.b64encode(content).decode()
-    )
+    services.sessions.call(session_id, WriteFile(path=clean), content)
     return WorkspaceFileView(path=clean, size_bytes=len(content))
 
 
 @router.get("/{session_id}/files")
 def list_files(session_id: str, key: CurrentKey, services: ServicesDep) -> FileList:
+    """The workspace's regular files; `truncated` says the listing stopped at its bound."""
     _active(services, key, session_id)
-    reply = services.dispatcher.session_call("list", session_id)
-    return FileList(files=[WorkspaceFileView.model_validate(item) for item in reply["files"]])
+    reply, _ = services.sessions.call(
+        session_id, ListFiles(max_entries=services.settings.max_listed_files)
+    )
+    if not isinstance(reply, Listing):
+        raise SandboxError(f"the worker answered a listing with {reply.kind!r}")
+    return FileList(
+        files=[WorkspaceFileView(path=f.path, size_bytes=f.size_bytes) for f in reply.files],
+        truncated=reply.truncated,
+    )
 
 
 @router.get(
@@ -116,12 +136,12 @@ def read_file(session_id: str, path: str, key: CurrentKey, services: ServicesDep
     session = _active(services, key, session_id)
     clean = safe_workspace_path(path, field="path")
     ceiling = services.planner.policies[session.policy].files.max_file_out_bytes
-    reply = services.dispatcher.session_call("read", session_id, path=clean, max_bytes=ceiling)
-    return Response(base64.b64decode(reply["content"]), media_type="application/octet-stream")
+    _, data = services.sessions.call(session_id, ReadFile(path=clean, max_bytes=ceiling))
+    return Response(data or b"", media_type="application/octet-stream")
 
 
 def _active(services: Services, key: ApiKey, session_id: str) -> Session:
-    session = services.store.get_session(session_id, key.tenant)
+    session = services.stores.sessions.get(session_id, key.tenant)
     if session.state != SessionState.ACTIVE:
         raise SessionEnded(f"session {session_id} is {session.state.value}; open a new one")
     return session

@@ -1,51 +1,49 @@
-"""How work reaches the workers: the Celery configuration both sides share, and the sender.
+"""How executions reach the workers: the Celery configuration both sides share, the sender, and
+a look at what the broker holds, so a message lost on the way can be sent again.
 
-Tasks carry ids only; everything else is in the store. Session operations are small tasks whose
-reply the API waits for with a bound: the worker pushes it to a Redis list the API pops, which
-is thread-safe in the API's request threads (Celery's result consumer is not).
+Tasks carry ids only, and each message's task id is the execution's id; everything else is in
+the store. Session operations do not use Celery at all (see session_calls).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from executor_service.errors import Overloaded, SandboxError, error_for_code
-from executor_service.jobs.store import JobStore
+from executor_service.errors import Overloaded
 from executor_service.settings import Settings
 
 EXECUTE_TASK = "agent_sandbox.execute"
-SESSION_TASK = "agent_sandbox.session"
 QUEUE = "agent-sandbox"
 RETRY_AFTER_S = 5
+# Where kombu's Redis transport keeps delivered but unacknowledged messages.
+UNACKED_HASH = "unacked"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """At-least-once delivery made safe by the store's claim: a redelivered message is a no-op."""
+    """At-least-once delivery made safe by the store's claim: a redelivered message is a no-op.
+
+    The visibility timeout only bounds how long a message taken by a worker that died before
+    claiming it waits to be redelivered; a run longer than it is redelivered and harmlessly
+    refused by the claim. Celery's own time limits are not set: the threads pool ignores them,
+    and the runner's wall-clock kill bounds every run.
+    """
     visibility = settings.visibility_timeout_s
-    # Time limits sit below the visibility timeout so Redis never redelivers a task still running.
-    hard_limit = max(1, int(visibility * 0.9))
     return {
         "broker_url": settings.redis_url,
-        "result_backend": settings.redis_url,
         "broker_transport_options": {"visibility_timeout": visibility},
-        "result_backend_transport_options": {"visibility_timeout": visibility},
         "broker_connection_retry_on_startup": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_time_limit": hard_limit,
-        "task_soft_time_limit": max(1, hard_limit - 30),
         "task_ignore_result": True,
         "task_serializer": "json",
-        "result_serializer": "json",
         "accept_content": ["json"],
         "task_default_queue": QUEUE,
-        "result_expires": 3600,
         "worker_hijack_root_logger": False,
         "worker_concurrency": settings.worker_concurrency,
     }
@@ -59,38 +57,41 @@ def create_sender(settings: Settings) -> Celery:
 
 
 class Dispatcher:
-    def __init__(self, celery: Celery, store: JobStore, settings: Settings) -> None:
+    def __init__(self, celery: Celery) -> None:
         self._celery = celery
-        self._store = store
-        self._settings = settings
 
     def submit(self, execution_id: str) -> None:
         try:
-            self._celery.send_task(EXECUTE_TASK, args=[execution_id], queue=QUEUE)
+            self._celery.send_task(
+                EXECUTE_TASK, args=[execution_id], queue=QUEUE, task_id=execution_id
+            )
         except OperationalError as exc:
             raise Overloaded(
                 f"the queue is unreachable: {exc}", retry_after_s=RETRY_AFTER_S
             ) from exc
 
-    def session_call(self, operation: str, session_id: str, **params: Any) -> dict[str, Any]:
-        """Run one session operation on a worker and return its reply, or raise its error."""
-        reply_to = uuid.uuid4().hex
-        try:
-            self._celery.send_task(
-                SESSION_TASK, args=[operation, session_id, reply_to, params], queue=QUEUE
-            )
-        except OperationalError as exc:
-            raise Overloaded(
-                f"the queue is unreachable: {exc}", retry_after_s=RETRY_AFTER_S
-            ) from exc
-        raw = self._store.wait_reply(reply_to, self._settings.worker_op_timeout_s)
-        if raw is None:
-            raise SandboxError(
-                f"no worker answered within {self._settings.worker_op_timeout_s:g} s"
-            )
-        reply: dict[str, Any] = json.loads(raw)
-        error = reply.get("error")
-        if error is not None:
-            raise error_for_code(error["code"], error["message"], field=error.get("field"))
-        result: dict[str, Any] = reply.get("ok") or {}
-        return result
+
+def broker_task_ids(client: redis.Redis) -> set[str]:
+    """Task ids of every message waiting in the queue or delivered and not yet acknowledged.
+
+    An execution that is queued in the store but in neither place was lost between the broker
+    and a worker (a worker killed during its fetch, a broker that lost writes).
+    """
+    found: set[str] = set()
+    waiting: list[str] = client.lrange(QUEUE, 0, -1)  # type: ignore[assignment]
+    for raw in waiting:
+        found.update(_task_id(raw, delivered=False))
+    delivered: list[str] = client.hvals(UNACKED_HASH)  # type: ignore[assignment]
+    for raw in delivered:
+        found.update(_task_id(raw, delivered=True))
+    return found
+
+
+def _task_id(raw: str, *, delivered: bool) -> list[str]:
+    try:
+        message = json.loads(raw)
+        if delivered:
+            message = message[0]
+        return [str(message["headers"]["id"])]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return []

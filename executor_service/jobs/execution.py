@@ -101,6 +101,10 @@ class Execution(_Model):
     worker: str | None = None
     claimed_at: datetime | None = None
     claims: int = 0
+    # How long a claim may last (wall time + margin): past it the janitor fails the run,
+    # whatever its worker's heartbeats say, so no record stays running for ever.
+    lease_s: float = 3600.0
+    lease_expires_at: datetime | None = None
 
     def view(self) -> ExecutionView:
         return ExecutionView(

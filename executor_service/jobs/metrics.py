@@ -6,6 +6,7 @@ count in one hash each, which is all Prometheus' histogram type needs and costs 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,16 +44,19 @@ class RedisMetrics:
         self._redis = client
 
     def observe(self, name: str, value: float) -> None:
+        """Best effort: a number lost while Redis is away must not fail the run it describes."""
         _, bounds = HISTOGRAMS[name]
         bucket = next((str(bound) for bound in bounds if value <= bound), "+Inf")
         pipe: Any = self._redis.pipeline(transaction=False)
         pipe.hincrby(PREFIX + name, bucket, 1)
         pipe.hincrbyfloat(PREFIX + name, "sum", value)
-        pipe.execute()
+        with contextlib.suppress(redis.RedisError):
+            pipe.execute()
 
     def count_outcome(self, outcome: str) -> None:
-        """Outcomes are `finished:<result status>`, `failed` or `cancelled`."""
-        self._redis.hincrby(PREFIX + OUTCOMES, outcome, 1)
+        """Outcomes are `finished:<result status>`, `failed`, `cancelled` or `requeued`."""
+        with contextlib.suppress(redis.RedisError):
+            self._redis.hincrby(PREFIX + OUTCOMES, outcome, 1)
 
     def outcomes(self) -> dict[str, int]:
         raw: dict[str, str] = self._redis.hgetall(PREFIX + OUTCOMES)  # type: ignore[assignment]

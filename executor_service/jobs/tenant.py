@@ -19,7 +19,11 @@ class ApiKey(BaseModel):
     key_id: str
     tenant: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     policies: tuple[str, ...] | None = None
-    max_concurrency: int = Field(default=8, gt=0, le=10_000)
+    max_concurrency: int = Field(default=8, gt=0, le=10_000)  # queued or running executions
+    max_sessions: int = Field(default=8, ge=0, le=10_000)  # sessions open at once
+    max_event_streams: int = Field(default=32, gt=0, le=10_000)  # SSE streams open at once
+    # Bytes of ended executions kept in the store (results and their events, for result_ttl_s).
+    max_stored_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     created_at: datetime
 
     def may_use(self, policy: str) -> bool:

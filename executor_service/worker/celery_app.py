@@ -1,22 +1,24 @@
-"""The thin Celery layer: tasks hand ids to the worker logic; hooks start the worker's threads."""
+"""The thin Celery layer: tasks hand ids to the worker logic; hooks start the worker's threads
+(heartbeat, janitor, reconciler, and the session operations' own threads)."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 from typing import Any
 
 import structlog
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from redis import RedisError
 
 from executor_service.errors import ServiceError
-from executor_service.jobs.dispatch import EXECUTE_TASK, SESSION_TASK, celery_config
+from executor_service.jobs.dispatch import EXECUTE_TASK, celery_config
 from executor_service.settings import Settings
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.execution import ExecutionWorker
 from executor_service.worker.janitor import Janitor
 from executor_service.worker.periodic import PeriodicThread
-from executor_service.worker.session_ops import SessionOperations
+from executor_service.worker.session_op_server import SessionOpServer
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +30,7 @@ class _Process:
         self.settings = settings
         self._context: WorkerContext | None = None
         self._threads: list[PeriodicThread] = []
+        self._session_ops: SessionOpServer | None = None
 
     @property
     def context(self) -> WorkerContext:
@@ -37,15 +40,17 @@ class _Process:
 
     def start(self) -> None:
         ctx = self.context
-        ctx.store.heartbeat(ctx.name)
+        ctx.stores.workers.heartbeat(ctx.name)
         janitor = Janitor(ctx)
+        self._session_ops = SessionOpServer(ctx)
+        self._session_ops.start()
         self._threads = [
             PeriodicThread(
-                "heartbeat", ctx.settings.heartbeat_ttl_s / 3, lambda: ctx.store.heartbeat(ctx.name)
+                "heartbeat",
+                ctx.settings.heartbeat_ttl_s / 3,
+                lambda: ctx.stores.workers.heartbeat(ctx.name),
             ),
-            PeriodicThread(
-                "lost-executions", ctx.settings.janitor_interval_s, janitor.fail_lost_executions
-            ),
+            PeriodicThread("reconcile", ctx.settings.janitor_interval_s, janitor.reconcile),
             PeriodicThread("janitor", ctx.settings.janitor_interval_s, janitor.sweep),
         ]
         for thread in self._threads:
@@ -59,8 +64,14 @@ class _Process:
         log.info("worker ready", worker=ctx.name, reaped=removed)
 
     def stop(self) -> None:
+        """Stop beating first, so /readyz stops counting this worker before it is gone."""
         for thread in self._threads:
             thread.stop()
+        if self._session_ops is not None:
+            self._session_ops.stop()
+        if self._context is not None:
+            with contextlib.suppress(RedisError):
+                self._context.stores.workers.forget(self._context.name)
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -84,16 +95,5 @@ def create_celery(settings: Settings) -> Celery:
     @app.task(name=EXECUTE_TASK, ignore_result=True)
     def execute(execution_id: str) -> None:
         ExecutionWorker(process.context).execute(execution_id)
-
-    @app.task(name=SESSION_TASK, ignore_result=True)
-    def session(operation: str, session_id: str, reply_to: str, params: dict[str, Any]) -> None:
-        ctx = process.context
-        try:
-            reply: dict[str, Any] = {
-                "ok": SessionOperations(ctx).perform(operation, session_id, params)
-            }
-        except ServiceError as exc:
-            reply = {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
-        ctx.store.push_reply(reply_to, json.dumps(reply))
 
     return app

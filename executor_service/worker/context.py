@@ -6,10 +6,13 @@ import os
 import socket
 from dataclasses import dataclass
 
+import redis
+
+from executor_service.jobs.dispatch import Dispatcher, create_sender
 from executor_service.jobs.metrics import RedisMetrics
 from executor_service.jobs.plan import Planner
-from executor_service.jobs.redis_store import RedisJobStore
-from executor_service.jobs.store import JobStore
+from executor_service.jobs.redis_store import redis_stores
+from executor_service.jobs.store import Stores
 from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
 
@@ -17,10 +20,12 @@ from executor_service.settings import Settings
 @dataclass(frozen=True)
 class WorkerContext:
     settings: Settings
-    store: JobStore
+    stores: Stores
     runner: SandboxRunner
     planner: Planner
     metrics: RedisMetrics
+    dispatcher: Dispatcher  # the reconciler sends lost executions again
+    broker: redis.Redis  # where the reconciler looks for messages in flight
     name: str  # host:pid, the identity heartbeats and claims carry
 
     @classmethod
@@ -28,12 +33,14 @@ class WorkerContext:
         # Imported here so that only a worker process ever loads the Docker client.
         from executor_service.sandbox.docker_runner import create_runner
 
-        store = RedisJobStore.from_settings(settings)
+        stores, client = redis_stores(settings)
         return cls(
             settings=settings,
-            store=store,
+            stores=stores,
             runner=create_runner(settings),
             planner=Planner.load(settings),
-            metrics=RedisMetrics(store.client),
+            metrics=RedisMetrics(client),
+            dispatcher=Dispatcher(create_sender(settings)),
+            broker=client,
             name=f"{socket.gethostname()}:{os.getpid()}",
         )

@@ -1,6 +1,8 @@
 """Run one execution: claim it, plan it, run it in a sandbox, stream its output, record the end.
 
-This module knows nothing of Celery; the task only passes an id here.
+This module knows nothing of Celery; the task only passes an id here. Redis may fail at any
+point: live output and cancel checks then degrade (the result still carries all the output), and
+the final write is retried; if it still fails, the claim's lease lets the janitor end the record.
 """
 
 from __future__ import annotations
@@ -8,53 +10,79 @@ from __future__ import annotations
 import codecs
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import structlog
+from redis import RedisError
 
-from executor_service.errors import ServiceError, SessionEnded
+from executor_service.errors import ServiceError, SessionEnded, StoreUnavailable
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.session import Session, SessionState
-from executor_service.jobs.store import JobStore
+from executor_service.jobs.store import ExecutionStore
 from executor_service.sandbox.runner import Sandbox, Stream
 from executor_service.sandbox.spec import RunResult
 from executor_service.worker.context import WorkerContext
+from executor_service.worker.session_ops import SESSION_LABEL
 
 log = structlog.get_logger(__name__)
 
 EXECUTION_LABEL = "agent-sandbox.execution"
-SESSION_LABEL = "agent-sandbox.session"
+T = TypeVar("T")
+
+
+def retrying(write: Callable[[], T], budget_s: float) -> T:
+    """Call `write` until Redis takes it, backing off from 0.1 s to 5 s, for at most budget_s."""
+    deadline = time.monotonic() + budget_s
+    pause = 0.1
+    while True:
+        try:
+            return write()
+        except (RedisError, StoreUnavailable):
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 class OutputForwarder:
     """Decode output as UTF-8 without splitting a character, and append it to the event stream."""
 
-    def __init__(self, store: JobStore, execution_id: str) -> None:
+    def __init__(self, store: ExecutionStore, execution_id: str) -> None:
         self._store = store
         self._id = execution_id
         self._decoders = {
             "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
             "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
         }
+        self._warned = False
 
     def __call__(self, stream: Stream, data: bytes) -> None:
-        text = self._decoders[stream].decode(data)
-        if text:
-            self._store.append_output(self._id, stream, text)
+        self._send(stream, self._decoders[stream].decode(data))
 
     def flush(self) -> None:
         for stream, decoder in self._decoders.items():
-            text = decoder.decode(b"", final=True)
-            if text:
-                self._store.append_output(
-                    self._id, "stdout" if stream == "stdout" else "stderr", text
-                )
+            self._send(
+                "stdout" if stream == "stdout" else "stderr", decoder.decode(b"", final=True)
+            )
+
+    def _send(self, stream: Stream, text: str) -> None:
+        if not text:
+            return
+        try:
+            self._store.append_output(self._id, stream, text)
+        except RedisError:
+            # Live output is a courtesy: the result keeps every byte, so the run goes on.
+            if not self._warned:
+                log.warning("live output dropped: Redis unavailable", execution_id=self._id)
+                self._warned = True
 
 
 class CancelWatcher:
     """Turn the store's cancel flag into the threading.Event the runner watches."""
 
-    def __init__(self, store: JobStore, execution_id: str, poll_s: float) -> None:
+    def __init__(self, store: ExecutionStore, execution_id: str, poll_s: float) -> None:
         self.event = threading.Event()
         self._store = store
         self._id = execution_id
@@ -74,9 +102,12 @@ class CancelWatcher:
 
     def _watch(self) -> None:
         while not self._stop.wait(self._poll_s):
-            if self._store.cancel_requested(self._id):
-                self.event.set()
-                return
+            try:
+                if self._store.cancel_requested(self._id):
+                    self.event.set()
+                    return
+            except RedisError:
+                continue  # Redis is away: ask again on the next tick
 
 
 class ExecutionWorker:
@@ -85,8 +116,9 @@ class ExecutionWorker:
 
     def execute(self, execution_id: str) -> None:
         ctx = self._ctx
+        store = ctx.stores.executions
         bound = log.bind(execution_id=execution_id, worker=ctx.name)
-        execution = ctx.store.claim(execution_id, ctx.name)
+        execution = store.claim(execution_id, ctx.name)
         if execution is None:
             # Cancelled while queued, or a redelivered message of a claimed execution.
             bound.info("execution not claimable; skipped")
@@ -106,24 +138,28 @@ class ExecutionWorker:
             message = f"the worker failed: {type(exc).__name__}"
             self._fail(execution, ExecutionError(code="internal_error", message=message))
             return
-        record, changed = ctx.store.finish(execution_id, result)
+        budget = ctx.settings.final_write_retry_s
+        record, changed = retrying(lambda: store.finish(execution_id, result), budget)
         if changed:
             ctx.metrics.count_outcome(f"finished:{result.status.value}")
             ctx.metrics.observe("run_seconds", result.wall_time_s)
         elif record.state == ExecutionState.CANCELLED:
-            ctx.store.attach_partial_result(execution_id, result)
+            retrying(lambda: store.attach_partial_result(execution_id, result), budget)
         bound.info("execution ended", state=record.state.value, status=result.status.value)
 
     def _fail(self, execution: Execution, error: ExecutionError) -> None:
-        _, changed = self._ctx.store.fail(execution.id, error)
+        store = self._ctx.stores.executions
+        budget = self._ctx.settings.final_write_retry_s
+        _, changed = retrying(lambda: store.fail(execution.id, error), budget)
         if changed:
             self._ctx.metrics.count_outcome("failed")
 
     def _run(self, execution: Execution) -> RunResult:
         ctx = self._ctx
         request = execution.request
-        output = OutputForwarder(ctx.store, execution.id)
-        with CancelWatcher(ctx.store, execution.id, ctx.settings.cancel_poll_s) as cancel:
+        store = ctx.stores.executions
+        output = OutputForwarder(store, execution.id)
+        with CancelWatcher(store, execution.id, ctx.settings.cancel_poll_s) as cancel:
             try:
                 if request.session_id is None:
                     plan = ctx.planner.plan(request, labels={EXECUTION_LABEL: execution.id})
@@ -143,20 +179,26 @@ class ExecutionWorker:
                 try:
                     return ctx.runner.run(handle, plan.program, on_output=output, cancel=cancel)
                 finally:
-                    ctx.store.update_session(
-                        session.id,
-                        lambda current: current.model_copy(update={"last_used_at": utcnow()}),
-                    )
+                    self._touch(session.id)
             finally:
                 output.flush()
 
     def _usable_session(self, session_id: str, tenant: str) -> tuple[Session, str]:
-        session = self._ctx.store.get_session(session_id, tenant)
+        sessions = self._ctx.stores.sessions
+        session = sessions.get(session_id, tenant)
         if session.state != SessionState.ACTIVE or session.container_id is None:
             raise SessionEnded(
                 f"session {session_id} is {session.state.value}; open a new one", field="session_id"
             )
-        touched = self._ctx.store.update_session(
+        touched = sessions.update(
             session_id, lambda current: current.model_copy(update={"last_used_at": utcnow()})
         )
         return touched, session.container_id
+
+    def _touch(self, session_id: str) -> None:
+        try:
+            self._ctx.stores.sessions.update(
+                session_id, lambda current: current.model_copy(update={"last_used_at": utcnow()})
+            )
+        except RedisError:
+            log.warning("could not mark the session used", session_id=session_id)

@@ -1,16 +1,24 @@
-"""Clean up after others: executions whose worker died, sessions past their time, stale sandboxes.
+"""Drive every accepted execution to a final state, and clean up after others.
 
-Every worker runs one; the sweeps are idempotent (state changes are checked transitions), so
-several janitors at once do no harm.
+Every worker runs one; the sweeps are idempotent (state changes are checked transitions, a claim
+is exactly-once), so several janitors at once do no harm:
+- a running execution whose worker's heartbeat went silent is failed ("worker lost");
+- a running execution past its lease is failed whatever the heartbeats say (its worker may be
+  alive but unable to write its result);
+- a queued execution that no message in the broker stands for is sent again, and one queued
+  longer than max_queue_age_s is failed;
+- sessions past their time end; sandboxes past their deadline are removed.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import structlog
 
 from executor_service.errors import NotFound
+from executor_service.jobs.dispatch import broker_task_ids
 from executor_service.jobs.execution import ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.session import SessionState
@@ -24,6 +32,15 @@ log = structlog.get_logger(__name__)
 WORKER_LOST = ExecutionError(
     code="worker_lost", message="worker lost: the worker running it stopped responding"
 )
+LEASE_EXPIRED = ExecutionError(
+    code="lease_expired",
+    message="the run outlived its lease (wall time + margin) without a result being recorded",
+)
+EXPIRED_IN_QUEUE = ExecutionError(
+    code="expired_in_queue", message="no worker took it within the service's queue age bound"
+)
+RUNNING = frozenset({ExecutionState.RUNNING})
+QUEUED = frozenset({ExecutionState.QUEUED})
 
 
 class Janitor:
@@ -32,51 +49,90 @@ class Janitor:
         self._sessions = SessionOperations(context)
 
     def sweep(self) -> None:
-        """The engine-bound chores; lost executions have their own, Redis-only thread."""
+        """The engine-bound chores; the Redis-only ones run in `reconcile`."""
         self.expire_sessions()
         self._ctx.runner.reap()
         self.report_images()
 
-    def fail_lost_executions(self) -> int:
-        """Mark every execution of a silent worker failed, then remove their containers.
+    def reconcile(self) -> None:
+        """Redis-only, so a slow engine never delays what callers see."""
+        lost = self.fail_lost_executions() + self.expire_leases()
+        self.requeue_lost()
+        for execution_id in lost:
+            removed = self._ctx.runner.destroy_labelled({EXECUTION_LABEL: execution_id})
+            log.info("ended execution cleaned", execution_id=execution_id, removed=removed)
 
-        Marking needs only Redis, so a slow engine never delays what callers see.
-        """
+    def fail_lost_executions(self) -> list[str]:
+        """Fail every running execution of a worker whose heartbeat went silent."""
         ctx = self._ctx
         grace = timedelta(seconds=ctx.settings.heartbeat_ttl_s)
         lost: list[str] = []
-        for execution_id in ctx.store.running_ids():
+        for execution_id in ctx.stores.executions.running_ids():
             try:
-                execution = ctx.store.get_execution(execution_id)
+                execution = ctx.stores.executions.get(execution_id)
             except NotFound:
                 continue
             if execution.state != ExecutionState.RUNNING or execution.worker is None:
                 continue
             claimed = execution.claimed_at or execution.created_at
-            if utcnow() - claimed < grace or ctx.store.worker_alive(execution.worker):
+            if utcnow() - claimed < grace or ctx.stores.workers.alive(execution.worker):
                 continue
-            _, changed = ctx.store.fail(
-                execution_id, WORKER_LOST, only_from=frozenset({ExecutionState.RUNNING})
-            )
-            if changed:
+            if self._fail(execution_id, WORKER_LOST, RUNNING):
                 lost.append(execution_id)
-                ctx.metrics.count_outcome("failed")
                 log.warning(
                     "execution failed: worker lost",
                     execution_id=execution_id,
                     lost_worker=execution.worker,
                 )
-        for execution_id in lost:
-            removed = ctx.runner.destroy_labelled({EXECUTION_LABEL: execution_id})
-            log.info("lost execution cleaned", execution_id=execution_id, removed=removed)
-        return len(lost)
+        return lost
+
+    def expire_leases(self) -> list[str]:
+        ended = []
+        for execution_id in self._ctx.stores.executions.expired_leases(time.time()):
+            if self._fail(execution_id, LEASE_EXPIRED, RUNNING):
+                ended.append(execution_id)
+                log.warning("execution failed: lease expired", execution_id=execution_id)
+        return ended
+
+    def requeue_lost(self) -> int:
+        """Send again each old queued execution no broker message stands for; fail stale ones."""
+        ctx = self._ctx
+        now = time.time()
+        executions = ctx.stores.executions
+        for execution_id in executions.queued_before(now - ctx.settings.max_queue_age_s):
+            if self._fail(execution_id, EXPIRED_IN_QUEUE, QUEUED):
+                log.warning("execution failed: expired in queue", execution_id=execution_id)
+        old = executions.queued_before(now - ctx.settings.requeue_after_s)
+        if not old:
+            return 0
+        in_flight = broker_task_ids(ctx.broker)
+        sent = 0
+        for execution_id in old:
+            if execution_id in in_flight:
+                continue
+            ctx.dispatcher.submit(execution_id)
+            ctx.metrics.count_outcome("requeued")
+            sent += 1
+            log.warning("queued execution had no message; sent again", execution_id=execution_id)
+        return sent
+
+    def _fail(
+        self, execution_id: str, error: ExecutionError, only_from: frozenset[ExecutionState]
+    ) -> bool:
+        try:
+            _, changed = self._ctx.stores.executions.fail(execution_id, error, only_from=only_from)
+        except NotFound:
+            return False
+        if changed:
+            self._ctx.metrics.count_outcome("failed")
+        return changed
 
     def expire_sessions(self) -> int:
         ctx = self._ctx
         expired = 0
-        for session_id in ctx.store.active_session_ids():
+        for session_id in ctx.stores.sessions.active_ids():
             try:
-                session = ctx.store.get_session(session_id)
+                session = ctx.stores.sessions.get(session_id)
             except NotFound:
                 continue
             if session.state == SessionState.ACTIVE and utcnow() >= session.expires_at:
@@ -86,4 +142,4 @@ class Janitor:
 
     def report_images(self) -> None:
         """Tell the API which images exist; it may not ask the engine itself."""
-        self._ctx.store.set_images_present(images_present(self._ctx.settings))
+        self._ctx.stores.workers.set_images_present(images_present(self._ctx.settings))

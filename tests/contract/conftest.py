@@ -17,7 +17,8 @@ import redis
 from executor_service.api.app import create_app
 from executor_service.jobs.dispatch import create_sender
 from executor_service.jobs.ids import utcnow
-from executor_service.jobs.redis_store import RedisJobStore
+from executor_service.jobs.redis_store import redis_stores
+from executor_service.jobs.store import Stores
 from executor_service.jobs.tenant import ApiKey, new_key
 from executor_service.settings import Settings
 from tests.unit.service.redis_server import redis_server
@@ -40,7 +41,7 @@ def contract_settings(redis_url: str, tmp_path: Path) -> Iterator[Settings]:
     yield Settings(
         redis_url=redis_url,
         state_dir=tmp_path,
-        worker_op_timeout_s=0.5,
+        session_op_claim_s=0.5,
         max_request_bytes=2 * 1024 * 1024,
     )
     client = redis.Redis.from_url(redis_url)
@@ -49,13 +50,13 @@ def contract_settings(redis_url: str, tmp_path: Path) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def store(contract_settings: Settings) -> RedisJobStore:
-    return RedisJobStore.from_settings(contract_settings)
+def store(contract_settings: Settings) -> Stores:
+    return redis_stores(contract_settings)[0]
 
 
-def _key(store: RedisJobStore, tenant: str, **fields: object) -> dict[str, str]:
+def _key(store: Stores, tenant: str, **fields: object) -> dict[str, str]:
     key_id, key = new_key()
-    store.add_key(
+    store.keys.add(
         key,
         ApiKey.model_validate(
             {"key_id": key_id, "tenant": tenant, "created_at": utcnow()} | fields
@@ -65,7 +66,7 @@ def _key(store: RedisJobStore, tenant: str, **fields: object) -> dict[str, str]:
 
 
 @pytest.fixture
-def tenants(store: RedisJobStore) -> Tenants:
+def tenants(store: Stores) -> Tenants:
     return Tenants(
         acme=_key(store, "acme", max_concurrency=3),
         other=_key(store, "other", policies=["strict"], max_concurrency=3),
@@ -73,10 +74,8 @@ def tenants(store: RedisJobStore) -> Tenants:
 
 
 @pytest.fixture
-async def api(
-    contract_settings: Settings, store: RedisJobStore
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(contract_settings, store=store, celery=create_sender(contract_settings))
+async def api(contract_settings: Settings, store: Stores) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(contract_settings, stores=store, celery=create_sender(contract_settings))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         yield client

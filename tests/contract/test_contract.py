@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from executor_service.jobs.ids import utcnow
-from executor_service.jobs.redis_store import RedisJobStore
 from executor_service.jobs.session import Session
+from executor_service.jobs.store import Stores
 from tests.contract.conftest import Tenants
 
 pytestmark = pytest.mark.redis
@@ -30,9 +30,9 @@ def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]
     return detail
 
 
-def session_of(store: RedisJobStore, tenant: str, ident: str = "se_contract") -> str:
+def session_of(store: Stores, tenant: str, ident: str = "se_contract") -> str:
     now = utcnow()
-    store.create_session(
+    store.sessions.create(
         Session(
             id=ident,
             tenant=tenant,
@@ -43,7 +43,8 @@ def session_of(store: RedisJobStore, tenant: str, ident: str = "se_contract") ->
             idle_timeout_s=60,
             max_lifetime_s=600,
             container_id="not-a-container",
-        )
+        ),
+        limit=10,
     )
     return ident
 
@@ -63,7 +64,13 @@ async def test_every_v1_route_needs_a_key(api: httpx.AsyncClient) -> None:
 async def test_readyz_says_what_is_missing(api: httpx.AsyncClient) -> None:
     response = await api.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"redis": True, "worker": False, "images": False}
+    assert response.json() == {
+        "redis": True,
+        "persistence": True,
+        "worker": False,
+        "images": False,
+        "draining": False,
+    }
 
 
 async def test_submit_read_list_and_cancel(api: httpx.AsyncClient, tenants: Tenants) -> None:
@@ -87,7 +94,7 @@ async def test_submit_read_list_and_cancel(api: httpx.AsyncClient, tenants: Tena
 
 
 async def test_a_tenant_never_sees_another_tenants_ids(
-    api: httpx.AsyncClient, tenants: Tenants, store: RedisJobStore
+    api: httpx.AsyncClient, tenants: Tenants, store: Stores
 ) -> None:
     ident = (await api.post("/v1/executions", json=PRINT, headers=tenants.acme)).json()["id"]
     for response in (
@@ -108,7 +115,7 @@ async def test_a_tenant_never_sees_another_tenants_ids(
         await api.post("/v1/executions", json=strict_run, headers=tenants.other), 404, "not_found"
     )
     assert (await api.get("/v1/sessions", headers=tenants.other)).json() == {"sessions": []}
-    assert store.get_execution(ident).state == "queued"
+    assert store.executions.get(ident).state == "queued"
 
 
 @pytest.mark.parametrize(
@@ -196,7 +203,7 @@ async def test_unsafe_paths_are_refused(
 
 
 async def test_unsafe_session_file_paths_are_refused(
-    api: httpx.AsyncClient, tenants: Tenants, store: RedisJobStore
+    api: httpx.AsyncClient, tenants: Tenants, store: Stores
 ) -> None:
     session = session_of(store, "acme")
     for raw in ("..%2F..%2Fetc%2Fpasswd", "a%5Cb", "sub%2F..%2F..%2Fx", "%2Fetc%2Fpasswd"):
@@ -221,7 +228,7 @@ async def test_quota_is_429_with_retry_after(api: httpx.AsyncClient, tenants: Te
 
 
 async def test_a_busy_session_is_409(
-    api: httpx.AsyncClient, tenants: Tenants, store: RedisJobStore
+    api: httpx.AsyncClient, tenants: Tenants, store: Stores
 ) -> None:
     session = session_of(store, "acme")
     run = {**PRINT, "session_id": session}
@@ -234,12 +241,12 @@ async def test_a_busy_session_is_409(
 
 
 async def test_batch_is_in_order_and_refused_as_a_whole(
-    api: httpx.AsyncClient, tenants: Tenants, store: RedisJobStore
+    api: httpx.AsyncClient, tenants: Tenants, store: Stores
 ) -> None:
     bad = {"executions": [PRINT, {"language": "cobol", "code": "x"}]}
     refused = await api.post("/v1/executions/batch", json=bad, headers=tenants.acme)
     assert error_of(refused, 422, "unknown_language")["field"] == "executions.1.language"
-    assert store.active_count("acme") == 0
+    assert store.executions.active_count("acme") == 0
     good = {"executions": [PRINT, {"language": "bash", "code": "echo 2"}]}
     accepted = await api.post("/v1/executions/batch", json=good, headers=tenants.acme)
     assert accepted.status_code == 202
@@ -262,6 +269,16 @@ async def test_wait_returns_202_when_the_run_does_not_end_in_time(
     assert response.json()["state"] == "queued"
 
 
+def sse_events(text: str) -> list[tuple[str | None, str, str]]:
+    """(id, event, data) of each event block of an SSE body; comments are skipped."""
+    found = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if not line.startswith(":"))
+        if "event" in fields:
+            found.append((fields.get("id"), fields["event"], fields["data"]))
+    return found
+
+
 async def test_a_late_subscriber_gets_the_state_and_the_result(
     api: httpx.AsyncClient, tenants: Tenants
 ) -> None:
@@ -269,15 +286,38 @@ async def test_a_late_subscriber_gets_the_state_and_the_result(
     await api.post(f"/v1/executions/{ident}/cancel", headers=tenants.acme)
     response = await api.get(f"/v1/executions/{ident}/events", headers=tenants.acme)
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [
-        (block.split("\n")[0].removeprefix("event: "), block.split("\n")[1].removeprefix("data: "))
-        for block in response.text.strip().split("\n\n")
-        if block.startswith("event:")
-    ]
-    assert [name for name, _ in events] == ["state", "state", "result"]
-    assert json.loads(events[0][1]) == {"state": "queued"}
-    assert json.loads(events[1][1]) == {"state": "cancelled"}
-    assert json.loads(events[2][1])["id"] == ident
+    events = sse_events(response.text)
+    assert [name for _, name, _ in events] == ["state", "state", "result"]
+    assert json.loads(events[0][2]) == {"state": "queued"}
+    assert json.loads(events[1][2]) == {"state": "cancelled"}
+    assert json.loads(events[2][2])["id"] == ident
+    assert all(event_id for event_id, _, _ in events)
+
+
+async def test_events_resume_after_the_last_event_id(
+    api: httpx.AsyncClient, tenants: Tenants
+) -> None:
+    ident = (await api.post("/v1/executions", json=PRINT, headers=tenants.acme)).json()["id"]
+    await api.post(f"/v1/executions/{ident}/cancel", headers=tenants.acme)
+    url = f"/v1/executions/{ident}/events"
+    first = sse_events((await api.get(url, headers=tenants.acme)).text)
+    resumed = await api.get(url, headers={**tenants.acme, "Last-Event-ID": str(first[0][0])})
+    assert sse_events(resumed.text) == first[1:]
+
+
+async def test_event_streams_are_bounded_per_key(
+    api: httpx.AsyncClient, store: Stores, tenants: Tenants
+) -> None:
+    ident = (await api.post("/v1/executions", json=PRINT, headers=tenants.acme)).json()["id"]
+    acme = store.keys.all()[0].tenant
+    for n in range(32):  # the key's default max_event_streams; held as an API would hold them
+        assert store.executions.open_stream(acme, f"held-{n}", limit=32, ttl_s=60)
+    refused = await api.get(f"/v1/executions/{ident}/events", headers=tenants.acme)
+    assert error_of(refused, 429, "quota_exceeded")["message"]
+    assert refused.headers["Retry-After"]
+    store.executions.close_stream(acme, "held-0")
+    await api.post(f"/v1/executions/{ident}/cancel", headers=tenants.acme)
+    assert (await api.get(f"/v1/executions/{ident}/events", headers=tenants.acme)).is_success
 
 
 async def test_sessions_refuse_bad_bounds_and_report_a_missing_worker(
@@ -287,8 +327,10 @@ async def test_sessions_refuse_bad_bounds_and_report_a_missing_worker(
     assert error_of(above, 422, "limit_above_ceiling")["field"] == "idle_timeout_s"
     unknown = await api.post("/v1/sessions", json={"language": "cobol"}, headers=tenants.acme)
     error_of(unknown, 422, "unknown_language")
-    # No worker runs here: the API gives up at its bound instead of hanging.
-    error_of(await api.post("/v1/sessions", json={}, headers=tenants.acme), 503, "sandbox_error")
+    # No worker runs here: the API withdraws the start at its bound instead of hanging.
+    refused = await api.post("/v1/sessions", json={}, headers=tenants.acme)
+    assert "did not happen" in error_of(refused, 503, "overloaded")["message"]
+    assert refused.headers["Retry-After"]
     listed = (await api.get("/v1/sessions", headers=tenants.acme)).json()["sessions"]
     assert [item["state"] for item in listed] == ["deleted"]
 
@@ -311,12 +353,12 @@ async def test_policies_are_those_of_the_key_without_host_paths(
 
 
 async def test_runtimes_report_what_the_workers_saw(
-    api: httpx.AsyncClient, tenants: Tenants, store: RedisJobStore
+    api: httpx.AsyncClient, tenants: Tenants, store: Stores
 ) -> None:
     before = (await api.get("/v1/runtimes", headers=tenants.acme)).json()["runtimes"]
     python = next(item for item in before if item["image"].startswith("agent-sandbox/python:"))
     assert python["present"] is False
-    store.set_images_present({"python": True, "shell": False})
+    store.workers.set_images_present({"python": True, "shell": False})
     after = (await api.get("/v1/runtimes", headers=tenants.acme)).json()["runtimes"]
     assert {(item["language"], item["image"], item["present"]) for item in after} >= {
         ("python", "agent-sandbox/python:1", True),
@@ -336,8 +378,19 @@ async def test_openapi_documents_examples_errors_and_auth(api: httpx.AsyncClient
     assert any("HTTPBearer" in scheme for scheme in spec["components"]["securitySchemes"])
 
 
-async def test_metrics_and_unknown_routes(api: httpx.AsyncClient) -> None:
-    text = (await api.get("/metrics")).text
+async def test_metrics_need_a_key_and_unknown_routes_are_404(
+    api: httpx.AsyncClient, tenants: Tenants
+) -> None:
+    error_of(await api.get("/metrics"), 401, "unauthorized")
+    text = (await api.get("/metrics", headers=tenants.acme)).text
     assert "agent_sandbox_queue_length" in text
     assert "agent_sandbox_run_seconds_bucket" in text
     error_of(await api.get("/v1/nothing-here"), 404, "not_found")
+
+
+async def test_a_wrong_method_says_which_are_allowed(
+    api: httpx.AsyncClient, tenants: Tenants
+) -> None:
+    response = await api.delete("/v1/policies", headers=tenants.acme)
+    error_of(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "GET"

@@ -1,0 +1,80 @@
+"""Refuse an unknown caller, or a declared body over the bound, before a byte of it is read.
+
+FastAPI reads a body before it runs dependencies, so a key checked there comes too late: a
+stranger could make the API buffer hundreds of MB and only then hear 401. This middleware checks
+the key of every /v1 request that may carry a body; a body without a declared length (chunked)
+is counted while it streams by FastAPI's own `max_body_size`.
+"""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from redis import RedisError
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from executor_service.api.deps import KEY_STATE, authenticate
+from executor_service.api.error_responses import error_response
+from executor_service.errors import ServiceError
+from executor_service.jobs.redis_base import RETRY_AFTER_S
+from executor_service.jobs.store import KeyStore
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class AuthBeforeBody:
+    def __init__(self, app: ASGIApp, keys: KeyStore, max_body_bytes: int) -> None:
+        self._app = app
+        self._keys = keys
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in BODY_METHODS
+            or not scope["path"].startswith("/v1/")
+        ):
+            await self._app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body_bytes:
+            response = error_response(
+                413, "payload_too_large", f"the body is over {self._max_body_bytes} bytes"
+            )
+            await response(scope, receive, send)
+            return
+        header = headers.get("authorization")
+        try:
+            record = await anyio.to_thread.run_sync(authenticate, self._keys, header)
+        except ServiceError as exc:
+            response = error_response(exc.status_code, exc.code, exc.message)
+            await response(scope, receive, send)
+            return
+        except RedisError:
+            response = error_response(
+                503,
+                "store_unavailable",
+                "the service's store did not answer; retry shortly",
+                retry_after_s=RETRY_AFTER_S,
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})[KEY_STATE] = record
+        await self._app(scope, self._counted(receive), send)
+
+    def _counted(self, receive: Receive) -> Receive:
+        limit = self._max_body_bytes
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(413, f"the body is over {limit} bytes")
+            return message
+
+        return counted

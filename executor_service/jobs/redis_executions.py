@@ -1,0 +1,404 @@
+"""ExecutionStore on Redis: JSON records, checked transitions, streams for events, tenant bounds.
+
+Key layout (prefix `as:`):
+    ex:<id>                  execution record (JSON); expires result_ttl_s after it ends
+    ev:<id>                  its event stream (XADD MAXLEN ~), expires with the record
+    cancel:<id>              set while a cancel waits for the worker to kill the run
+    queued                   sorted set id -> creation time (the reconciler's work list)
+    running                  sorted set id -> lease end (the janitor's work list)
+    tenant:<t>:ex            sorted set of the tenant's ids by creation time
+    tenant:<t>:active        set of the tenant's queued or running ids (its concurrency)
+    tenant:<t>:stored        sorted set id -> expiry of ended records, with
+    tenant:<t>:sizes         hash id -> bytes, and tenant:<t>:stored_bytes their sum
+    tenant:<t>:streams       sorted set stream token -> lease end (open SSE streams)
+    se:<id>:busy             the session's running execution
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import redis
+
+from executor_service.errors import NotFound, Overloaded, QuotaExceeded, SessionBusy
+from executor_service.jobs.event import Event, EventKind
+from executor_service.jobs.execution import (
+    FINAL_STATES,
+    TRANSITIONS,
+    Execution,
+    ExecutionError,
+    ExecutionState,
+)
+from executor_service.jobs.ids import utcnow
+from executor_service.jobs.redis_base import MAX_BLOCK_S, RETRY_AFTER_S, Abort, key, watched
+from executor_service.jobs.tenant import ApiKey
+from executor_service.sandbox.runner import Stream
+from executor_service.sandbox.spec import RunResult
+from executor_service.settings import Settings
+
+EVENT_KINDS: frozenset[str] = frozenset({"state", "output", "result"})
+
+# Admission in one step: queue, quota and stored-bytes checks and the writes cannot interleave
+# with another submitter's, and a session's busy flag is taken only if the execution is accepted.
+# Ended records that expired are first taken off the tenant's stored bytes (a bounded batch).
+_CREATE = """
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then return 'overloaded' end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'quota' end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', ARGV[12], 'LIMIT', 0, 500)
+for _, id in ipairs(gone) do
+  local size = redis.call('HGET', KEYS[8], id)
+  if size then redis.call('DECRBY', KEYS[9], size) end
+  redis.call('HDEL', KEYS[8], id)
+  redis.call('ZREM', KEYS[7], id)
+end
+if tonumber(redis.call('GET', KEYS[9]) or '0') >= tonumber(ARGV[11]) then return 'stored' end
+if ARGV[8] == '1' then
+  if not redis.call('SET', KEYS[6], ARGV[1], 'NX') then return 'busy' end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[10])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'kind', 'state', 'data', ARGV[6])
+redis.call('EXPIRE', KEYS[5], ARGV[9])
+return 'ok'
+"""
+
+_OPEN_STREAM = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def _state_data(state: ExecutionState) -> str:
+    return json.dumps({"state": state.value})
+
+
+def stored_size(record: Execution) -> int:
+    """What an ended record costs the store: its JSON, plus its output again in the event stream."""
+    size = len(record.model_dump_json())
+    if record.result is not None:
+        size += len(record.result.stdout.encode()) + len(record.result.stderr.encode())
+    return size
+
+
+class RedisExecutionStore:
+    """One instance per process; redis-py's pool makes it safe to share between threads."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._redis = client
+        self._settings = settings
+        self._create = client.register_script(_CREATE)
+        self._open_stream = client.register_script(_OPEN_STREAM)
+
+    # admission and reads --------------------------------------------------------------------
+
+    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> None:
+        tenant = execution.tenant
+        session_id = execution.request.session_id
+        created = execution.created_at.timestamp()
+        ttl = self._settings.result_ttl_s
+        outcome = self._create(
+            keys=[
+                _ex(execution.id),
+                _tenant(tenant, "active"),
+                _QUEUED,
+                _tenant(tenant, "ex"),
+                _ev(execution.id),
+                _busy(session_id or "-"),
+                _tenant(tenant, "stored"),
+                _tenant(tenant, "sizes"),
+                _tenant(tenant, "stored_bytes"),
+            ],
+            args=[
+                execution.id,
+                execution.model_dump_json(),
+                key.max_concurrency,
+                max_queued,
+                created,
+                _state_data(execution.state),
+                self._settings.event_stream_maxlen,
+                "1" if session_id else "0",
+                self._settings.max_queue_age_s + int(execution.lease_s) + ttl,
+                created - ttl,
+                key.max_stored_bytes,
+                time.time(),
+            ],
+        )
+        if outcome == "overloaded":
+            raise Overloaded("the queue is full; retry later", retry_after_s=RETRY_AFTER_S)
+        if outcome == "quota":
+            raise QuotaExceeded(
+                f"at most {key.max_concurrency} executions may be queued or running for this "
+                "key; wait for one to end",
+                retry_after_s=RETRY_AFTER_S,
+            )
+        if outcome == "stored":
+            raise QuotaExceeded(
+                f"this key's stored results are over its {key.max_stored_bytes} bytes; they "
+                f"expire {ttl} s after they end",
+                retry_after_s=RETRY_AFTER_S * 12,
+            )
+        if outcome == "busy":
+            raise SessionBusy(
+                "another execution of this session is queued or running", field="session_id"
+            )
+
+    def get(self, execution_id: str, tenant: str | None = None) -> Execution:
+        raw = self._redis.get(_ex(execution_id))
+        if raw is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        execution = Execution.model_validate_json(str(raw))
+        if tenant is not None and execution.tenant != tenant:
+            raise NotFound(f"no execution {execution_id!r}")
+        return execution
+
+    def newest(self, tenant: str, limit: int) -> list[Execution]:
+        index = _tenant(tenant, "ex")
+        ids: list[str] = self._redis.zrevrange(index, 0, max(limit - 1, 0))  # type: ignore[assignment]
+        if not ids:
+            return []
+        raws: list[str | None] = self._redis.mget([_ex(i) for i in ids])  # type: ignore[assignment]
+        gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+        if gone:
+            self._redis.zrem(index, *gone)
+        return [Execution.model_validate_json(raw) for raw in raws if raw is not None]
+
+    # transitions ----------------------------------------------------------------------------
+
+    def claim(self, execution_id: str, worker: str) -> Execution | None:
+        now = utcnow()
+
+        def start(current: Execution) -> Execution:
+            return current.model_copy(
+                update={
+                    "state": ExecutionState.RUNNING,
+                    "started_at": now,
+                    "worker": worker,
+                    "claimed_at": now,
+                    "claims": current.claims + 1,
+                    "lease_expires_at": now + timedelta(seconds=current.lease_s),
+                }
+            )
+
+        execution, changed = self._transition(
+            execution_id, frozenset({ExecutionState.QUEUED}), ExecutionState.RUNNING, start
+        )
+        return execution if changed else None
+
+    def finish(self, execution_id: str, result: RunResult) -> tuple[Execution, bool]:
+        now = utcnow()
+        return self._transition(
+            execution_id,
+            frozenset({ExecutionState.RUNNING}),
+            ExecutionState.FINISHED,
+            lambda current: current.model_copy(
+                update={"state": ExecutionState.FINISHED, "finished_at": now, "result": result}
+            ),
+        )
+
+    def fail(
+        self,
+        execution_id: str,
+        error: ExecutionError,
+        *,
+        only_from: frozenset[ExecutionState] | None = None,
+    ) -> tuple[Execution, bool]:
+        now = utcnow()
+        allowed = only_from or frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING})
+        return self._transition(
+            execution_id,
+            allowed,
+            ExecutionState.FAILED,
+            lambda current: current.model_copy(
+                update={"state": ExecutionState.FAILED, "finished_at": now, "error": error}
+            ),
+        )
+
+    def cancel(self, execution_id: str, tenant: str) -> tuple[Execution, bool]:
+        self.get(execution_id, tenant)
+        now = utcnow()
+        return self._transition(
+            execution_id,
+            frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
+            ExecutionState.CANCELLED,
+            lambda current: current.model_copy(
+                update={"state": ExecutionState.CANCELLED, "finished_at": now}
+            ),
+        )
+
+    def attach_partial_result(self, execution_id: str, result: RunResult) -> None:
+        """Keep what a cancelled run produced before it was killed; the state stays cancelled."""
+        record_key = _ex(execution_id)
+
+        def read(pipe: Any) -> Execution:
+            raw = pipe.get(record_key)
+            if raw is None:
+                raise Abort(None)
+            current = Execution.model_validate_json(str(raw))
+            if current.state != ExecutionState.CANCELLED or current.result is not None:
+                raise Abort(None)
+            return current.model_copy(update={"result": result})
+
+        def write(pipe: Any, updated: Execution) -> None:
+            pipe.set(record_key, updated.model_dump_json())
+            pipe.expire(record_key, self._settings.result_ttl_s)
+
+        watched(self._redis, [record_key], read, write)
+
+    def cancel_requested(self, execution_id: str) -> bool:
+        return bool(self._redis.exists(key("cancel", execution_id)))
+
+    def _transition(
+        self,
+        execution_id: str,
+        allowed_from: frozenset[ExecutionState],
+        target: ExecutionState,
+        change: Any,
+    ) -> tuple[Execution, bool]:
+        """Apply `change` if the record is in `allowed_from`; (record, whether it changed)."""
+        record_key = _ex(execution_id)
+        busy_key: list[str | None] = [None]
+
+        def read(pipe: Any) -> tuple[Execution, bool]:
+            raw = pipe.get(record_key)
+            if raw is None:
+                raise NotFound(f"no execution {execution_id!r}")
+            current = Execution.model_validate_json(str(raw))
+            if current.state not in allowed_from or target not in TRANSITIONS[current.state]:
+                raise Abort((current, False))
+            busy_key[0] = None
+            if target in FINAL_STATES and current.request.session_id:
+                candidate = _busy(current.request.session_id)
+                pipe.watch(candidate)
+                if pipe.get(candidate) == execution_id:
+                    busy_key[0] = candidate
+            return change(current), True
+
+        def write(pipe: Any, value: tuple[Execution, bool]) -> None:
+            self._bookkeep(pipe, value[0], busy_key[0])
+
+        result: tuple[Execution, bool] = watched(self._redis, [record_key], read, write)
+        return result
+
+    def _bookkeep(self, pipe: Any, updated: Execution, busy_key: str | None) -> None:
+        ident, tenant = updated.id, updated.tenant
+        record_key, events = _ex(ident), _ev(ident)
+        maxlen = self._settings.event_stream_maxlen
+        pipe.set(record_key, updated.model_dump_json())
+        pipe.zrem(_QUEUED, ident)
+        pipe.xadd(
+            events,
+            {"kind": "state", "data": _state_data(updated.state)},
+            maxlen=maxlen,
+            approximate=True,
+        )
+        if updated.state == ExecutionState.RUNNING:
+            lease_end = updated.lease_expires_at.timestamp() if updated.lease_expires_at else 0
+            pipe.zadd(_RUNNING, {ident: lease_end})
+            return
+        ttl = self._settings.result_ttl_s
+        pipe.zrem(_RUNNING, ident)
+        pipe.srem(_tenant(tenant, "active"), ident)
+        if busy_key is not None:
+            pipe.delete(busy_key)
+        if updated.state == ExecutionState.CANCELLED:
+            pipe.set(key("cancel", ident), "1", ex=ttl)
+        pipe.xadd(events, {"kind": "result", "data": "{}"}, maxlen=maxlen, approximate=True)
+        pipe.expire(record_key, ttl)
+        pipe.expire(events, ttl)
+        size = stored_size(updated)
+        pipe.zadd(_tenant(tenant, "stored"), {ident: time.time() + ttl})
+        pipe.hset(_tenant(tenant, "sizes"), ident, size)
+        pipe.incrby(_tenant(tenant, "stored_bytes"), size)
+
+    # events ---------------------------------------------------------------------------------
+
+    def append_output(self, execution_id: str, stream: Stream, text: str) -> None:
+        self._xadd(execution_id, "output", json.dumps({"stream": stream, "data": text}))
+
+    def read_events(self, execution_id: str, after: str, block_ms: int) -> list[Event]:
+        """Events after `after`, waiting at most block_ms (capped at MAX_BLOCK_S) for the first.
+
+        Callers loop until their own deadline.
+        """
+        block = min(block_ms, int(MAX_BLOCK_S * 1000)) if block_ms > 0 else None
+        reply: Any = self._redis.xread({_ev(execution_id): after}, count=500, block=block)
+        events = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                kind = fields.get("kind")
+                if kind in EVENT_KINDS:
+                    events.append(Event(id=entry_id, kind=kind, data=json.loads(fields["data"])))
+        return events
+
+    def _xadd(self, execution_id: str, kind: EventKind, data: str) -> None:
+        self._redis.xadd(
+            _ev(execution_id),
+            {"kind": kind, "data": data},
+            maxlen=self._settings.event_stream_maxlen,
+            approximate=True,
+        )
+
+    # counts and work lists ------------------------------------------------------------------
+
+    def queue_length(self) -> int:
+        return int(self._redis.zcard(_QUEUED))
+
+    def active_count(self, tenant: str) -> int:
+        return int(self._redis.scard(_tenant(tenant, "active")))
+
+    def stored_bytes(self, tenant: str) -> int:
+        return int(self._redis.get(_tenant(tenant, "stored_bytes")) or 0)
+
+    def running_ids(self) -> list[str]:
+        return sorted(self._redis.zrange(_RUNNING, 0, -1))  # type: ignore[arg-type]
+
+    def expired_leases(self, now: float) -> list[str]:
+        return list(self._redis.zrangebyscore(_RUNNING, "-inf", now))  # type: ignore[arg-type]
+
+    def queued_before(self, before: float) -> list[str]:
+        return list(self._redis.zrangebyscore(_QUEUED, "-inf", before))  # type: ignore[arg-type]
+
+    # event-stream slots ---------------------------------------------------------------------
+
+    def open_stream(self, tenant: str, token: str, *, limit: int, ttl_s: float) -> bool:
+        now = time.time()
+        opened = self._open_stream(
+            keys=[_tenant(tenant, "streams")],
+            args=[now, limit, now + ttl_s, token, int(ttl_s * 2) + 1],
+        )
+        return bool(opened)
+
+    def renew_stream(self, tenant: str, token: str, *, ttl_s: float) -> None:
+        self._redis.zadd(_tenant(tenant, "streams"), {token: time.time() + ttl_s}, xx=True)
+
+    def close_stream(self, tenant: str, token: str) -> None:
+        self._redis.zrem(_tenant(tenant, "streams"), token)
+
+
+_QUEUED = key("queued")
+_RUNNING = key("running")
+
+
+def _ex(execution_id: str) -> str:
+    return key("ex", execution_id)
+
+
+def _ev(execution_id: str) -> str:
+    return key("ev", execution_id)
+
+
+def _busy(session_id: str) -> str:
+    return key("se", session_id, "busy")
+
+
+def _tenant(tenant: str, what: str) -> str:
+    return key("tenant", tenant, what)
