@@ -14,14 +14,16 @@ from pathlib import Path
 import httpx
 
 from executor_service.jobs.ids import utcnow
-from executor_service.jobs.redis_store import RedisJobStore
+from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.tenant import ApiKey, new_key
 from executor_service.settings import Settings
-from tests.unit.service.redis_server import free_port, redis_server
+from tests.unit.service.redis_server import RedisServer, free_port, running_redis
 
 
 class ServiceStack:
-    def __init__(self, redis_url: str, state_dir: Path, extra_env: dict[str, str]) -> None:
+    def __init__(self, redis: RedisServer, state_dir: Path, extra_env: dict[str, str]) -> None:
+        redis_url = redis.url
+        self.redis = redis
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state_dir = state_dir
@@ -38,7 +40,7 @@ class ServiceStack:
             **extra_env,
         }
         self.settings = Settings(redis_url=redis_url, state_dir=state_dir, heartbeat_ttl_s=6)
-        self.store = RedisJobStore.from_settings(self.settings)
+        self.stores, self.client = redis_stores(self.settings)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.api: subprocess.Popen[bytes] | None = None
         self._logs = state_dir / "logs"
@@ -83,7 +85,7 @@ class ServiceStack:
 
     def key(self, tenant: str, max_concurrency: int = 100) -> dict[str, str]:
         key_id, key = new_key()
-        self.store.add_key(
+        self.stores.keys.add(
             key,
             ApiKey(
                 key_id=key_id, tenant=tenant, max_concurrency=max_concurrency, created_at=utcnow()
@@ -106,8 +108,8 @@ class ServiceStack:
 @contextmanager
 def service_stack(state_dir: Path, workers: int = 1, **extra_env: str) -> Iterator[ServiceStack]:
     with ExitStack() as cleanup:
-        url = cleanup.enter_context(redis_server())
-        stack = ServiceStack(url, state_dir, extra_env)
+        redis = cleanup.enter_context(running_redis())
+        stack = ServiceStack(redis, state_dir, extra_env)
         cleanup.callback(stack.stop)
         for _ in range(workers):
             stack.start_worker()

@@ -87,7 +87,13 @@ def test_async_submit_then_poll_with_files(stack: ServiceStack) -> None:
     body = final_state(stack, acme, response.json()["id"])
     assert body["state"] == "finished"
     assert body["result"]["files"] == [
-        {"path": "out/r.txt", "size_bytes": 4, "content": "YWJhYg==", "truncated": False}
+        {
+            "path": "out/r.txt",
+            "size_bytes": 4,
+            "content": "YWJhYg==",
+            "truncated": False,
+            "error": None,
+        }
     ]
 
 
@@ -198,7 +204,7 @@ def test_tenants_are_isolated_and_quota_is_enforced(stack: ServiceStack) -> None
 def test_two_workers_run_fifty_executions_exactly_once(stack: ServiceStack) -> None:
     second = stack.start_worker()
     try:
-        eventually(lambda: len(stack.store.client.zrange("as:workers", 0, -1)) >= 2, "two workers")
+        eventually(lambda: len(stack.client.zrange("as:workers", 0, -1)) >= 2, "two workers")
         acme = stack.key("acme", max_concurrency=100)
         batch = {"executions": [{"language": "python", "code": f"print({n})"} for n in range(50)]}
         accepted = httpx.post(
@@ -211,7 +217,7 @@ def test_two_workers_run_fifty_executions_exactly_once(stack: ServiceStack) -> N
             body = final_state(stack, acme, ident)
             assert body["state"] == "finished", body["error"]
             assert body["result"]["stdout"] == f"{n}\n", body["result"]
-        records = [stack.store.get_execution(ident) for ident in ids]
+        records = [stack.stores.executions.get(ident) for ident in ids]
         assert all(record.claims == 1 for record in records)
         assert len({record.worker for record in records}) == 2
     finally:
