@@ -18,10 +18,10 @@ from agent_client.errors import (
     InvalidRequest,
     LimitAboveCeiling,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     PolicyNotAllowed,
     QuotaExceeded,
-    SandboxFailure,
     ServiceError,
     SessionBusy,
     SessionEnded,
@@ -42,8 +42,8 @@ from agent_client.service.models import Limits
 from executor_service.api.app import create_app
 from executor_service.jobs.dispatch import create_sender
 from executor_service.jobs.ids import utcnow
-from executor_service.jobs.redis_store import RedisJobStore
 from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.store import Stores
 from executor_service.settings import Settings
 from tests.contract.conftest import Tenants
 
@@ -54,9 +54,9 @@ ClientFor = Callable[[dict[str, str]], AbstractAsyncContextManager[ExecutionClie
 
 
 @pytest.fixture
-def client_for(contract_settings: Settings, store: RedisJobStore) -> ClientFor:
+def client_for(contract_settings: Settings, store: Stores) -> ClientFor:
     """An ExecutionClient for one tenant's headers, talking to one in-process app."""
-    app = create_app(contract_settings, store=store, celery=create_sender(contract_settings))
+    app = create_app(contract_settings, stores=store, celery=create_sender(contract_settings))
 
     @asynccontextmanager
     async def open_client(headers: dict[str, str]) -> AsyncIterator[ExecutionClient]:
@@ -71,27 +71,30 @@ def client_for(contract_settings: Settings, store: RedisJobStore) -> ClientFor:
 
 
 def session_record(
-    store: RedisJobStore,
+    store: Stores,
     tenant: str,
     ident: str,
     state: SessionState = SessionState.ACTIVE,
 ) -> str:
-    """A session as the worker leaves it, written straight to the store (no worker runs here)."""
+    """A session as the worker leaves it, written straight to the store (no worker runs here);
+    an ended one is ended through the store's own transition, as the janitor or a delete does."""
     now = utcnow()
-    store.create_session(
+    store.sessions.create(
         Session(
             id=ident,
             tenant=tenant,
             policy="default",
             language="python",
-            state=state,
             created_at=now,
             last_used_at=now,
             idle_timeout_s=60,
             max_lifetime_s=600,
             container_id="not-a-container",
-        )
+        ),
+        limit=10,
     )
+    if state != SessionState.ACTIVE:
+        store.sessions.update(ident, lambda current: current.model_copy(update={"state": state}))
     return ident
 
 
@@ -177,7 +180,7 @@ async def test_a_wrong_key_is_unauthorized(client_for: ClientFor) -> None:
 
 
 async def test_another_tenants_ids_are_not_found(
-    client_for: ClientFor, tenants: Tenants, store: RedisJobStore
+    client_for: ClientFor, tenants: Tenants, store: Stores
 ) -> None:
     async with client_for(tenants.acme) as acme:
         ident = (await acme.submit("python", "print(1)")).id
@@ -200,11 +203,11 @@ async def test_another_tenants_ids_are_not_found(
             _ = [event async for event in other.stream(ident)]
         assert await other.list() == []
         assert await other.list_sessions() == []
-    assert store.get_execution(ident).state == "queued"
+    assert store.executions.get(ident).state == "queued"
 
 
 async def test_a_busy_session_is_session_busy(
-    client_for: ClientFor, tenants: Tenants, store: RedisJobStore
+    client_for: ClientFor, tenants: Tenants, store: Stores
 ) -> None:
     session = session_record(store, "acme", "se_busy")
     async with client_for(tenants.acme) as client:
@@ -220,7 +223,7 @@ async def test_a_busy_session_is_session_busy(
 
 @pytest.mark.parametrize("state", [SessionState.EXPIRED, SessionState.DELETED])
 async def test_an_ended_session_is_session_ended_everywhere(
-    client_for: ClientFor, tenants: Tenants, store: RedisJobStore, state: SessionState
+    client_for: ClientFor, tenants: Tenants, store: Stores, state: SessionState
 ) -> None:
     session = session_record(store, "acme", f"se_{state.value}", state)
     async with client_for(tenants.acme) as client:
@@ -244,7 +247,7 @@ async def test_an_ended_session_is_session_ended_everywhere(
     assert seen.state == state.value
     assert seen.expires_at is not None
     assert [(s.id, s.state) for s in listed] == [(session, state.value)]
-    assert store.active_count("acme") == 0
+    assert store.executions.active_count("acme") == 0
 
 
 async def test_sizes_over_the_policy_are_payload_too_large(
@@ -319,12 +322,13 @@ async def test_a_full_quota_is_quota_exceeded_with_retry_after(
     assert error.retry_after_s > 0
 
 
-async def test_a_session_without_a_worker_is_sandbox_failure(
+async def test_a_session_no_worker_starts_is_overloaded_with_retry_after(
     client_for: ClientFor, tenants: Tenants
 ) -> None:
     async with client_for(tenants.acme) as client:
-        with pytest.raises(SandboxFailure) as caught:
+        with pytest.raises(Overloaded) as caught:
             await client.create_session()
         listed = await client.list_sessions()
-    refused(caught, 503, "sandbox_error")
+    error = refused(caught, 503, "overloaded")
+    assert error.retry_after_s is not None
     assert [s.state for s in listed] == ["deleted"]
