@@ -5,6 +5,7 @@
     │   ├── Unauthorized           401 unauthorized
     │   ├── PolicyNotAllowed       403 policy_not_allowed
     │   ├── NotFound               404 not_found
+    │   ├── MethodNotAllowed       405 method_not_allowed (a client bug, never the caller's)
     │   ├── Conflict               409 conflict
     │   │   ├── SessionBusy        409 session_busy: the session runs another execution (retry)
     │   │   └── SessionEnded       409 session_ended: expired or deleted (open a new one)
@@ -16,6 +17,7 @@
     │   │   └── UnknownLanguage    422 unknown_language
     │   ├── QuotaExceeded          429 quota_exceeded (.retry_after_s)
     │   ├── Overloaded             503 overloaded (.retry_after_s)
+    │   ├── StoreUnavailable       503 store_unavailable: the service's Redis did not answer
     │   ├── SandboxFailure         503 sandbox_error
     │   │   └── ImageMissing       503 image_missing
     │   ├── InternalServerError    500 internal_error
@@ -80,6 +82,11 @@ class NotFound(ServiceError):
     default_status = 404
 
 
+class MethodNotAllowed(ServiceError):
+    code = "method_not_allowed"
+    default_status = 405
+
+
 class Conflict(ServiceError):
     code = "conflict"
     default_status = 409
@@ -129,6 +136,13 @@ class QuotaExceeded(ServiceError):
 
 class Overloaded(ServiceError):
     code = "overloaded"
+    default_status = 503
+
+
+class StoreUnavailable(ServiceError):
+    """The service is up but its store is not: transient, retry after ``retry_after_s``."""
+
+    code = "store_unavailable"
     default_status = 503
 
 
@@ -189,6 +203,7 @@ SERVICE_ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         Unauthorized,
         PolicyNotAllowed,
         NotFound,
+        MethodNotAllowed,
         Conflict,
         SessionBusy,
         SessionEnded,
@@ -200,6 +215,7 @@ SERVICE_ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         UnknownLanguage,
         QuotaExceeded,
         Overloaded,
+        StoreUnavailable,
         SandboxFailure,
         ImageMissing,
         InternalServerError,

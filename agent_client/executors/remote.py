@@ -18,6 +18,7 @@ from agent_client.errors import (
     ServiceUnavailable,
     SessionBusy,
     SessionEnded,
+    StoreUnavailable,
     WaitTimeout,
 )
 from agent_client.executors.base import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CodeResult
@@ -27,7 +28,7 @@ from agent_client.service.models import Execution, Limits, OutputFile
 
 logger = logging.getLogger(__name__)
 
-_RETRYABLE = (SessionBusy, QuotaExceeded, Overloaded, ServiceUnavailable)
+_RETRYABLE = (SessionBusy, QuotaExceeded, Overloaded, StoreUnavailable, ServiceUnavailable)
 # The session itself is gone (expired, deleted, or its record already reaped): retrying the same
 # session can never succeed, a new one can.
 _SESSION_GONE = (SessionEnded, NotFound)
@@ -59,8 +60,8 @@ class RemoteExecutor:
         languages: block language -> service language.
         result_wait_s: how long to wait for one execution before cancelling it (a safety net
             above the policy's own wall-time limit).
-        max_attempts: tries per block when the service is busy, over quota or unreachable
-            (replacing an ended session is not counted as a try).
+        max_attempts: tries per block when the service is busy, over quota, without its store
+            or unreachable (replacing an ended session is not counted as a try).
         idle_timeout_s: the sessions' idle timeout in whole seconds (None: the service's
             default); a session idle for longer is ended by the service and renewed here.
         hold_s: how long the service may hold one submit request before polling takes over

@@ -13,12 +13,15 @@ import pytest
 import agent_client.errors as client_errors
 from agent_client.errors import SERVICE_ERRORS_BY_CODE
 from executor_service import errors as service_errors
+from executor_service.api.error_responses import HTTP_CODES
 from executor_service.settings import Settings
 from tests.contract.conftest import Tenants
 
 # Not a ServiceError subclass: the handler of request-schema errors writes this code itself
 # (executor_service/api/error_responses.py, RequestValidationError -> 422 validation_error).
 SCHEMA_ERROR = ("validation_error", 422)
+# Starlette's own refusals (no route, wrong method, body too large) take their code from the
+# app's status -> code table, HTTP_CODES, beside the tree.
 
 # ConfigError only stops the service at start-up (bad settings or policy file); no request can
 # ever be answered with it, so the client has nothing to map it to.
@@ -40,6 +43,8 @@ def service_statuses() -> dict[str, set[int]]:
     statuses: dict[str, set[int]] = {SCHEMA_ERROR[0]: {SCHEMA_ERROR[1]}}
     for cls in service_tree():
         statuses.setdefault(cls.code, set()).add(cls.status_code)
+    for status, code in HTTP_CODES.items():
+        statuses.setdefault(code, set()).add(status)
     return statuses
 
 
@@ -59,6 +64,8 @@ def test_the_derivation_sees_the_whole_service_tree() -> None:
     assert codes["session_ended"] == 409
     assert codes["image_missing"] == 503
     assert codes["internal_error"] == 500
+    assert codes["validation_error"] == 422
+    assert codes["method_not_allowed"] == 405
     assert "config_error" in service_statuses()
 
 
@@ -90,13 +97,13 @@ def test_every_code_is_in_the_clients_drawn_tree() -> None:
 async def test_codes_written_outside_the_tree_are_known_to_the_client(
     api: httpx.AsyncClient, contract_settings: Settings, tenants: Tenants
 ) -> None:
-    # Starlette's own refusals (no route, wrong method, a body over the middleware's bound) get
-    # their code from a table in the app, not from the tree: ask the real app for them. Their
-    # status is Starlette's, so only the code is checked here.
+    # Refusals the app writes outside the tree (no route, wrong method, a body over the bound,
+    # a schema error), asked of the real app: the table above could miss a code written inline.
+    # Their status is Starlette's, so only the code is checked here.
     over = b"x" * (contract_settings.max_request_bytes + 1)
     answers = [
         await api.get("/v1/nothing-here"),
-        await api.put("/v1/executions"),
+        await api.put("/v1/executions", headers=tenants.acme),
         await api.post("/v1/executions", content=over),
         await api.post("/v1/executions", json={"language": 3}, headers=tenants.acme),
     ]

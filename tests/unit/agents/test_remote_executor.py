@@ -113,6 +113,27 @@ async def test_a_busy_session_is_retried_in_the_same_session() -> None:
     assert session_creations(service) == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(429, "quota_exceeded"), (503, "overloaded"), (503, "store_unavailable")],
+)
+async def test_transient_refusals_are_retried_in_the_same_session(status: int, code: str) -> None:
+    refusals = [error(status, code, "try again shortly", **{"Retry-After": "0.01"})]
+
+    def once(request: httpx.Request) -> httpx.Response | None:
+        if (request.method, request.url.path) == ("POST", "/v1/executions") and refusals:
+            return refusals.pop()
+        return None
+
+    service = FakeService(on_request=once)
+    async with client_for(service) as client, RemoteExecutor(client) as executor:
+        result = await executor.execute_code_blocks([py("print(1)")])
+    assert result.exit_code == 0
+    assert not result.output.startswith(SESSION_RENEWED_NOTICE)
+    assert len(submits(service)) == 2
+    assert session_creations(service) == 1
+
+
 async def test_a_session_busy_past_max_attempts_raises_without_renewing() -> None:
     service = FakeService(busy_responses=10)
     async with client_for(service) as client, RemoteExecutor(client, max_attempts=3) as executor:
