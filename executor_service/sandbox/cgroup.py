@@ -1,10 +1,11 @@
-"""Reading a container's CPU time, peak memory and OOM kills from its cgroup files on the host.
+"""Reading a container's CPU time, peak memory, OOM kills and task count from its cgroup files.
 
 The engine's stats endpoint answers on its own sampling tick (up to a second, even one-shot), which
 would double the cost of a short run; the kernel's files answer at once and carry the OOM-kill
 counter, which tells a memory kill from a plain SIGKILL. Both cgroup v1 (this engine's cgroupfs
 driver) and v2 layouts are read; where neither is visible (the worker itself in a container without
-the host's /sys/fs/cgroup), the caller falls back to the stats endpoint.
+the host's /sys/fs/cgroup), the caller falls back to the stats endpoint (or, for the task count,
+to assuming the worst).
 """
 
 from __future__ import annotations
@@ -57,4 +58,19 @@ def read_usage(container_id: str, parent: str = "docker", root: Path = ROOT) -> 
             memory_peak_bytes=int(peak) if peak is not None else None,
             oom_kills=_field(_read(unified / "memory.events"), "oom_kill") or 0,
         )
+    return None
+
+
+def read_pids(container_id: str, parent: str = "docker", root: Path = ROOT) -> int | None:
+    """Tasks (processes and threads) in a container's cgroup now, or None when not visible."""
+    for path in (
+        root / "pids" / parent / container_id / "pids.current",  # cgroup v1
+        root / parent / container_id / "pids.current",  # cgroup v2
+    ):
+        text = _read(path)
+        if text is not None:
+            try:
+                return int(text)
+            except ValueError:
+                return None
     return None
