@@ -3,7 +3,8 @@
 Preparing a sandbox (create + start a hardened, idle container: ~170 ms) is kept apart from running
 code in it (one `exec`: ~60 ms), so a pool of pre-started single-use containers can hide the start
 cost. Wall time is enforced from outside by killing: the whole container for a single-use sandbox,
-every process of the code's user for a session. docker-py's objects and errors never leave here.
+every process of the code's user for a session. Workspace files travel through the shell programs
+of `transfer`, one exec each. docker-py's objects and errors never leave here.
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from executor_service.errors import ImageMissing, NotFound, PayloadTooLarge, SandboxError
-from executor_service.sandbox import workspace
+from executor_service.errors import ImageMissing, NotFound, SandboxError, ServiceError
+from executor_service.sandbox import transfer, workspace
 from executor_service.sandbox.cgroup import Usage, read_usage
 from executor_service.sandbox.exec_output import FrameDecoder
 from executor_service.sandbox.hardening import CODE_USER, WORKSPACE, container_options
 from executor_service.sandbox.runner import (
     DEADLINE_LABEL,
     MANAGED_LABEL,
+    MAX_LIST_ENTRIES,
+    FileListing,
     OutputCallback,
     Sandbox,
-    WorkspaceFile,
 )
 from executor_service.sandbox.spec import (
     OutputFile,
@@ -54,7 +56,8 @@ SIGKILL_EXIT = 137
 STOPPED = frozenset({RunStatus.TIMEOUT, RunStatus.CANCELLED, RunStatus.OUTPUT_LIMIT})
 logger = logging.getLogger(__name__)
 # Place the files (the first $1 bytes of stdin, a tar) in the workspace, then become the program;
-# what is left of stdin is the program's own.
+# what is left of stdin is the program's own. Only for a single-use sandbox, whose workspace no code
+# has touched yet (so holds no symlink): one tar beats a shell loop over many files.
 PLACE_AND_RUN = (
     'head -c "$1" | tar -x -f - -C ' + WORKSPACE + " --no-same-owner || "
     '{ echo "sandbox: could not place the files in the workspace" >&2; exit 125; }; '
@@ -196,14 +199,19 @@ class DockerRunner:
     ) -> RunResult:
         limits = sandbox.config.limits
         before = None if sandbox.single_use else self._usage(sandbox.id)
-        payload = workspace.pack(program.files) if program.files else b""
         argv = list(program.argv)
-        if payload:
+        payload = b""
+        if program.files and sandbox.single_use:
+            payload = workspace.pack(program.files)
             argv = ["/bin/sh", "-c", PLACE_AND_RUN, "sandbox", str(len(payload)), *argv]
+        elif program.files:
+            # A session's earlier runs may have left symlinks: place the files as put_files does.
+            placing = transfer.put_request(program.files, then_run=argv)
+            argv, payload = placing.argv, placing.stdin
         outcome = self._exec(
             sandbox.id,
             argv,
-            stdin=payload + program.stdin if (payload or program.stdin) else None,
+            stdin=payload + program.stdin if (program.files or program.stdin) else None,
             env=program.env,
             wall_time_s=limits.wall_time_s,
             cap=limits.output_bytes,
@@ -360,72 +368,77 @@ class DockerRunner:
     # -- workspace files -----------------------------------------------------------------------
 
     def put_files(self, sandbox: Sandbox, files: Mapping[str, bytes]) -> None:
-        payload = workspace.pack(files)
-        outcome = self._housekeeping(
-            sandbox, ["tar", "-x", "-f", "-", "-C", WORKSPACE, "--no-same-owner"], stdin=payload
-        )
-        if outcome.exit_code != 0:
-            error = outcome.decoder.stderr.text()
-            if "No space left" in error or "File too large" in error:
-                raise PayloadTooLarge("the files do not fit in the workspace", field="files")
-            raise SandboxError(f"could not write the files: {error.strip()[:200]}")
+        if not files:
+            return
+        request = transfer.put_request(files)
+        outcome = self._housekeeping(sandbox, request.argv, stdin=request.stdin)
+        refusal = transfer.parse_put(bytes(outcome.decoder.stdout.data), request.paths)
+        if refusal is not None:
+            raise refusal.write_error(outcome.decoder.stderr.text())
 
-    def list_files(self, sandbox: Sandbox) -> list[WorkspaceFile]:
+    def list_files(self, sandbox: Sandbox, *, max_entries: int = MAX_LIST_ENTRIES) -> FileListing:
         outcome = self._housekeeping(
-            sandbox, ["find", WORKSPACE, "-xdev", "-type", "f", "-printf", "%s %P\\0"], cap=4 << 20
+            sandbox, transfer.list_argv(max_entries), cap=transfer.LIST_MAX_BYTES + 1
         )
-        files = []
-        for entry in outcome.decoder.stdout.data.split(b"\0"):
-            if entry:
-                size, _, path = entry.decode("utf-8", errors="replace").partition(" ")
-                files.append(WorkspaceFile(path=path, size_bytes=int(size)))
-        return sorted(files, key=lambda item: item.path)
+        return transfer.parse_listing(bytes(outcome.decoder.stdout.data), max_entries=max_entries)
 
     def read_file(self, sandbox: Sandbox, path: str, *, max_bytes: int) -> bytes:
-        clean = workspace.safe_relative_path(path)
+        [fetched] = self._fetch(sandbox, [workspace.safe_relative_path(path)], max_bytes=max_bytes)
+        if fetched.refusal is not None:
+            raise fetched.refusal.read_error()
+        return fetched.content
+
+    def _fetch(
+        self, sandbox: Sandbox, paths: Sequence[str], *, max_bytes: int
+    ) -> list[transfer.Fetched]:
         outcome = self._housekeeping(
-            sandbox, ["tar", "-c", "-f", "-", "-C", WORKSPACE, "--", clean], cap=max_bytes + 65536
+            sandbox,
+            transfer.fetch_argv(paths, max_bytes=max_bytes),
+            cap=transfer.fetch_cap(len(paths), max_bytes),
         )
-        if outcome.exit_code != 0 and not outcome.decoder.stdout.data:
-            raise NotFound(f"no file {clean} in the workspace", field="path")
-        try:
-            return workspace.read_single(
-                bytes(outcome.decoder.stdout.data), clean, max_bytes=max_bytes
-            )
-        except FileNotFoundError as exc:
-            raise NotFound(f"{clean} is not a regular file in the workspace", field="path") from exc
+        return transfer.parse_fetch(bytes(outcome.decoder.stdout.data), paths, max_bytes=max_bytes)
 
     def _collect(self, sandbox: Sandbox, program: Program) -> tuple[OutputFile, ...]:
-        present = self.list_files(sandbox)
-        chosen = [
-            item
-            for item in present
-            if any(fnmatch.fnmatchcase(item.path, pattern) for pattern in program.collect)
-        ][: program.max_files_out]
-        small = [item.path for item in chosen if item.size_bytes <= program.max_file_out_bytes]
-        contents: dict[str, bytes] = {}
-        if small:
-            budget = sum(item.size_bytes for item in chosen if item.path in small)
-            outcome = self._housekeeping(
-                sandbox,
-                ["tar", "-c", "-f", "-", "-C", WORKSPACE, "--", *small],
-                cap=budget + 1024 * (len(small) + 2) * 2 + 65536,
-            )
-            for item in workspace.unpack(
-                bytes(outcome.decoder.stdout.data),
-                max_file_bytes=program.max_file_out_bytes,
-                max_files=len(small),
-            ):
-                contents[item.path] = item.content
-        return tuple(
-            OutputFile(
-                path=item.path,
-                size_bytes=item.size_bytes,
-                content=contents.get(item.path, b""),
-                truncated=item.path not in contents,
-            )
-            for item in chosen
-        )
+        """The files the program asked for, each with its content or the reason it has none.
+
+        A glob picks regular files from a listing (symlinks are never listed); a name without
+        glob characters is fetched as named, so a missing file or one behind a symlink is
+        reported rather than silently absent. A failure here is the file's, never the run's.
+        """
+        failed: dict[str, str] = {}
+        wanted: set[str] = set()
+        globs = [pattern for pattern in program.collect if _is_glob(pattern)]
+        for pattern in program.collect:
+            if _is_glob(pattern):
+                continue
+            try:
+                wanted.add(workspace.safe_relative_path(pattern))
+            except ServiceError as exc:
+                failed[pattern] = exc.message
+        if globs:
+            try:
+                listing = self.list_files(sandbox)
+            except ServiceError as exc:
+                failed.update(
+                    {pattern: f"could not list the workspace: {exc.message}" for pattern in globs}
+                )
+            else:
+                wanted.update(
+                    item.path
+                    for item in listing.files
+                    if any(fnmatch.fnmatchcase(item.path, pattern) for pattern in globs)
+                )
+        chosen = sorted(wanted)[: program.max_files_out]
+        files = [_failed_file(path, reason) for path, reason in failed.items()]
+        if chosen:
+            try:
+                fetched = self._fetch(sandbox, chosen, max_bytes=program.max_file_out_bytes)
+            except ServiceError as exc:
+                reason = f"could not be read: {exc.message}"
+                files.extend(_failed_file(path, reason) for path in chosen)
+            else:
+                files.extend(_output_file(item) for item in fetched)
+        return tuple(sorted(files, key=lambda item: item.path)[: program.max_files_out])
 
     def _housekeeping(
         self,
@@ -460,6 +473,27 @@ def _feed(raw: socket.socket, data: bytes) -> None:
     with contextlib.suppress(OSError):
         raw.sendall(data)
         raw.shutdown(socket.SHUT_WR)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")
+
+
+def _failed_file(path: str, reason: str) -> OutputFile:
+    return OutputFile(path=path, size_bytes=0, content=b"", error=reason)
+
+
+def _output_file(item: transfer.Fetched) -> OutputFile:
+    if item.refusal is None:
+        return OutputFile(path=item.path, size_bytes=item.size_bytes, content=item.content)
+    return OutputFile(
+        path=item.path,
+        size_bytes=item.size_bytes,
+        content=b"",
+        # Only a file over the size limit is "cut"; the others are simply not there to return.
+        truncated=item.refusal.problem is transfer.Problem.TOO_LARGE,
+        error=item.refusal.reason,
+    )
 
 
 def _float(value: str | None) -> float | None:

@@ -32,10 +32,22 @@ class Sandbox:
     single_use: bool = True
 
 
+# How many names a listing returns by default; a workspace may hold far more.
+MAX_LIST_ENTRIES = 10_000
+
+
 @dataclass(frozen=True)
 class WorkspaceFile:
     path: str  # relative to the workspace
     size_bytes: int
+
+
+@dataclass(frozen=True)
+class FileListing:
+    """The regular files of a workspace that fit in one listing; `truncated` says more exist."""
+
+    files: list[WorkspaceFile]
+    truncated: bool
 
 
 class SandboxRunner(Protocol):
@@ -74,15 +86,32 @@ class SandboxRunner(Protocol):
         ...
 
     def put_files(self, sandbox: Sandbox, files: Mapping[str, bytes]) -> None:
-        """Write files into the workspace (paths relative to it, checked for escapes)."""
+        """Write files into the workspace (paths relative to it), making missing directories.
+
+        Files are written in order and each replaces any file of its name whole. Raises UnsafePath
+        for a path that escapes the workspace or passes through a symlink (any component, the last
+        too); InvalidRequest when a parent is not a directory, the target is a directory, or a
+        directory is not writable; PayloadTooLarge when a file does not fit in the workspace.
+        Files before the refused one stay written.
+        """
         ...
 
-    def list_files(self, sandbox: Sandbox) -> list[WorkspaceFile]:
-        """Regular files in the workspace, recursively; symlinks are not followed."""
+    def list_files(self, sandbox: Sandbox, *, max_entries: int = MAX_LIST_ENTRIES) -> FileListing:
+        """Regular files in the workspace, recursively, sorted; symlinks are not followed.
+
+        At most `max_entries` files come back (which ones is up to the engine), with `truncated`
+        set when there were more: a full workspace is a listing, never an error.
+        """
         ...
 
     def read_file(self, sandbox: Sandbox, path: str, *, max_bytes: int) -> bytes:
-        """One regular file of the workspace; larger than max_bytes raises PayloadTooLarge."""
+        """One regular file of the workspace, whole.
+
+        Raises PayloadTooLarge when it is larger than max_bytes (decided from its size, before
+        any byte is sent); UnsafePath when the path escapes the workspace or passes through a
+        symlink; NotFound when there is no regular file at that path (a directory, say);
+        InvalidRequest when the code made it unreadable.
+        """
         ...
 
     def destroy(self, sandbox_id: str) -> None:

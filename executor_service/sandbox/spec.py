@@ -99,7 +99,12 @@ class RunStatus(enum.StrEnum):
 
 
 class OutputFile(BaseModel):
-    """A file the run left in its workspace and the caller asked for (base64 in JSON)."""
+    """A file the run left in its workspace and the caller asked for (base64 in JSON).
+
+    A file that cannot be returned (it passes through a symlink, is over the size limit, is not
+    there although named exactly, ...) is still listed, with empty content and the reason in
+    `error`: one bad file never fails the run.
+    """
 
     model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
@@ -107,6 +112,7 @@ class OutputFile(BaseModel):
     size_bytes: int
     content: bytes
     truncated: bool = False
+    error: str | None = None
 
 
 class RunResult(BaseModel):

@@ -111,7 +111,7 @@ def test_a_session_keeps_its_workspace_between_runs(
             sandboxes.program("print(open('state.txt').read(), open('notes/plan.txt').read())"),
         )
         assert second.stdout == "42 step 1\n"
-        listed = {item.path: item.size_bytes for item in runner.list_files(session)}
+        listed = {item.path: item.size_bytes for item in runner.list_files(session).files}
         assert listed == {"main.py": listed["main.py"], "notes/plan.txt": 6, "state.txt": 2}
         assert runner.read_file(session, "state.txt", max_bytes=10) == b"42"
     finally:
@@ -146,7 +146,7 @@ def test_workspace_file_access_refuses_escapes_links_and_oversize(
         with pytest.raises(UnsafePath):
             runner.read_file(session, "/etc/passwd", max_bytes=100)
         runner.run(session, sandboxes.program("import os\nos.symlink('/etc/passwd', 'link')\n"))
-        with pytest.raises(NotFound):
+        with pytest.raises(UnsafePath):
             runner.read_file(session, "link", max_bytes=10_000)
         runner.put_files(session, {"big.bin": b"x" * 2000})
         with pytest.raises(PayloadTooLarge):

@@ -6,7 +6,15 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from executor_service.sandbox.runner import OutputCallback, Sandbox, WorkspaceFile
+from executor_service.errors import NotFound, PayloadTooLarge
+from executor_service.sandbox.runner import (
+    MAX_LIST_ENTRIES,
+    FileListing,
+    OutputCallback,
+    Sandbox,
+    SandboxRunner,
+    WorkspaceFile,
+)
 from executor_service.sandbox.spec import Program, RunResult, RunStatus, SandboxConfig
 
 Script = Callable[[Program, OutputCallback | None, threading.Event | None], RunResult]
@@ -73,14 +81,25 @@ class FakeRunner:
     def put_files(self, sandbox: Sandbox, files: Mapping[str, bytes]) -> None:
         self.files.setdefault(sandbox.id, {}).update(files)
 
-    def list_files(self, sandbox: Sandbox) -> list[WorkspaceFile]:
-        return [
-            WorkspaceFile(path=path, size_bytes=len(content))
-            for path, content in sorted(self.files.get(sandbox.id, {}).items())
-        ]
+    def list_files(self, sandbox: Sandbox, *, max_entries: int = MAX_LIST_ENTRIES) -> FileListing:
+        present = sorted(self.files.get(sandbox.id, {}).items())
+        return FileListing(
+            files=[
+                WorkspaceFile(path=path, size_bytes=len(content))
+                for path, content in present[:max_entries]
+            ],
+            truncated=len(present) > max_entries,
+        )
 
     def read_file(self, sandbox: Sandbox, path: str, *, max_bytes: int) -> bytes:
-        return self.files[sandbox.id][path][:max_bytes]
+        content = self.files.get(sandbox.id, {}).get(path)
+        if content is None:
+            raise NotFound(f"cannot read {path}: no such file", field="path")
+        if len(content) > max_bytes:
+            raise PayloadTooLarge(
+                f"{path} is {len(content)} bytes, over the {max_bytes}-byte limit", field="path"
+            )
+        return content
 
     def destroy(self, sandbox_id: str) -> None:
         with self._lock:
@@ -94,3 +113,8 @@ class FakeRunner:
     def reap(self, *, everything: bool = False) -> int:
         self.reaps += 1
         return 0
+
+
+def as_sandbox_runner(runner: FakeRunner) -> SandboxRunner:
+    """The fake as the protocol; `mypy tests/unit/service/fake_runner.py` checks that it fits."""
+    return runner

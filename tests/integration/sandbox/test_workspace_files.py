@@ -1,0 +1,175 @@
+"""Workspace files against the real engine: a caller's mistake is a 4xx, never the engine's 503.
+
+Also: collecting never fails a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from executor_service.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsafePath
+from executor_service.sandbox.docker_runner import DockerRunner
+from executor_service.sandbox.runner import Sandbox
+from executor_service.sandbox.spec import RunResult, RunStatus
+from tests.conftest import SandboxFactory
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def session(runner: DockerRunner, sandboxes: SandboxFactory) -> Iterator[Sandbox]:
+    sandbox = runner.prepare(sandboxes.config(), single_use=False, lifetime_s=300)
+    try:
+        yield sandbox
+    finally:
+        runner.destroy(sandbox.id)
+
+
+def run_code(
+    runner: DockerRunner, sandboxes: SandboxFactory, sandbox: Sandbox, code: str, **kw: object
+) -> RunResult:
+    result = runner.run(sandbox, sandboxes.program(code, **kw))
+    assert result.status is RunStatus.OK, result.stderr
+    return result
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def test_a_download_over_the_cap_is_payload_too_large_not_an_engine_failure(
+    runner: DockerRunner, session: Sandbox
+) -> None:
+    # Far over max_bytes + the old 64 KiB slack, where the exec's own output cap used to decide.
+    runner.put_files(session, {"big.bin": b"x" * (3 << 20)})
+    with pytest.raises(PayloadTooLarge) as caught:
+        runner.read_file(session, "big.bin", max_bytes=1 << 20)
+    assert str(3 << 20) in caught.value.message
+    # At the limit exactly, the file comes back whole.
+    runner.put_files(session, {"edge.bin": b"y" * 1000})
+    assert runner.read_file(session, "edge.bin", max_bytes=1000) == b"y" * 1000
+
+
+def test_binary_content_comes_back_byte_for_byte(runner: DockerRunner, session: Sandbox) -> None:
+    content = bytes(range(256)) * 300 + b"\n0 ok 5\n"
+    runner.put_files(session, {"dir with space/data.bin": content, "-dash.txt": b"-"})
+    assert runner.read_file(session, "dir with space/data.bin", max_bytes=len(content)) == content
+    assert runner.read_file(session, "-dash.txt", max_bytes=10) == b"-"
+
+
+def test_reading_a_directory_or_a_missing_file_is_not_found(
+    runner: DockerRunner, sandboxes: SandboxFactory, session: Sandbox
+) -> None:
+    run_code(runner, sandboxes, session, "import os\nos.makedirs('d/e')\nopen('f', 'w')\n")
+    for path in ["d", "d/e", "absent.txt", "d/absent.txt", "f/below"]:
+        with pytest.raises(NotFound):
+            runner.read_file(session, path, max_bytes=100)
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def test_an_upload_under_a_regular_file_is_invalid_and_names_the_file(
+    runner: DockerRunner, session: Sandbox
+) -> None:
+    runner.put_files(session, {"plain.txt": b"text"})
+    with pytest.raises(InvalidRequest) as caught:
+        runner.put_files(session, {"plain.txt/inner.txt": b"x"})
+    assert not isinstance(caught.value, UnsafePath)
+    assert "plain.txt is not a directory" in caught.value.message
+    assert runner.read_file(session, "plain.txt", max_bytes=100) == b"text"
+
+
+def test_an_upload_into_a_read_only_directory_is_invalid(
+    runner: DockerRunner, sandboxes: SandboxFactory, session: Sandbox
+) -> None:
+    run_code(runner, sandboxes, session, "import os\nos.mkdir('ro')\nos.chmod('ro', 0o555)\n")
+    for path in ["ro/x.txt", "ro/sub/x.txt"]:
+        with pytest.raises(InvalidRequest) as caught:
+            runner.put_files(session, {path: b"x"})
+        assert "ro is not writable" in caught.value.message
+    listed = [item.path for item in runner.list_files(session).files]
+    assert not [path for path in listed if path.startswith("ro/")]
+
+
+def test_an_upload_onto_a_directory_is_invalid(runner: DockerRunner, session: Sandbox) -> None:
+    runner.put_files(session, {"d/x.txt": b"x"})
+    with pytest.raises(InvalidRequest) as caught:
+        runner.put_files(session, {"d": b"over a directory"})
+    assert "is a directory" in caught.value.message
+
+
+def test_an_upload_over_the_space_is_too_large_and_keeps_the_old_file(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    sandbox = runner.prepare(sandboxes.config(workspace_mb=1), single_use=False, lifetime_s=120)
+    try:
+        runner.put_files(sandbox, {"keep.txt": b"old"})
+        for path in ["keep.txt", "new.bin"]:
+            with pytest.raises(PayloadTooLarge):
+                runner.put_files(sandbox, {path: b"z" * (2 << 20)})
+        assert runner.read_file(sandbox, "keep.txt", max_bytes=100) == b"old"
+        # Neither the half-written file nor its temporary name is left behind.
+        assert [item.path for item in runner.list_files(sandbox).files] == ["keep.txt"]
+    finally:
+        runner.destroy(sandbox.id)
+
+
+def test_uploads_replace_files_and_make_their_directories(
+    runner: DockerRunner, session: Sandbox
+) -> None:
+    runner.put_files(session, {"a/b/c.txt": b"first", "top.txt": b""})
+    runner.put_files(session, {"a/b/c.txt": b"second"})
+    assert runner.read_file(session, "a/b/c.txt", max_bytes=100) == b"second"
+    listing = runner.list_files(session)
+    assert listing.truncated is False
+    assert [(item.path, item.size_bytes) for item in listing.files] == [
+        ("a/b/c.txt", 6),
+        ("top.txt", 0),
+    ]
+
+
+# -- listing -----------------------------------------------------------------------------------
+
+
+def test_a_workspace_of_100k_files_lists_what_fits_and_collects_without_failing(
+    runner: DockerRunner, sandboxes: SandboxFactory, session: Sandbox
+) -> None:
+    # Names long enough that the whole listing (~6 MB) is over the old 4 MiB output cap.
+    make = "import os\nfor d in range(100):\n    os.mkdir(f'd{d:03}')\n"
+    make += "    for n in range(1000):\n        open(f'd{d:03}/{n:05}-' + 'n' * 48 + '.txt', 'w')\n"
+    run_code(runner, sandboxes, session, make)
+    listing = runner.list_files(session)
+    assert listing.truncated is True
+    assert len(listing.files) == 10_000
+    assert listing.files == sorted(listing.files, key=lambda item: item.path)
+    small = runner.list_files(session, max_entries=5)
+    assert (len(small.files), small.truncated) == (5, True)
+    collected = runner.run(session, sandboxes.program("print('ran')", collect=("d0*/*.txt",)))
+    assert collected.status is RunStatus.OK
+    assert collected.stdout == "ran\n"
+    assert 0 < len(collected.files) <= 16
+    assert all(item.error is None for item in collected.files)
+
+
+# -- collecting --------------------------------------------------------------------------------
+
+
+def test_collect_reports_an_oversize_or_missing_file_and_the_run_stays_ok(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    code = "open('big.bin', 'wb').write(b'B' * 5000)\nopen('small.txt', 'w').write('s')\n"
+    program = sandboxes.program(
+        code, collect=("big.bin", "*.txt", "missing.csv"), max_file_out_bytes=1000
+    )
+    result = runner.run_once(sandboxes.config(), program)
+    assert result.status is RunStatus.OK
+    by_path = {item.path: item for item in result.files}
+    assert set(by_path) == {"big.bin", "small.txt", "missing.csv"}
+    assert by_path["small.txt"].content == b"s"
+    assert by_path["small.txt"].error is None
+    big = by_path["big.bin"]
+    assert (big.size_bytes, big.content, big.truncated) == (5000, b"", True)
+    assert big.error == "over the 1000-byte limit"
+    assert by_path["missing.csv"].error == "no such file"
