@@ -3,8 +3,9 @@
 Preparing a sandbox (create + start a hardened, idle container: ~170 ms) is kept apart from running
 code in it (one `exec`: ~60 ms), so a pool of pre-started single-use containers can hide the start
 cost. Wall time is enforced from outside by killing: the whole container for a single-use sandbox,
-every process of the code's user for a session. Workspace files travel through the shell programs
-of `transfer`, one exec each. docker-py's objects and errors never leave here.
+every process of the code's user for a session, and a session run's leftover processes are killed
+when it ends. Workspace files travel through the shell programs of `transfer`, one exec each.
+docker-py's objects and errors never leave here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import requests.exceptions
 
 from executor_service.errors import ImageMissing, NotFound, SandboxError, ServiceError
 from executor_service.sandbox import transfer, workspace
-from executor_service.sandbox.cgroup import Usage, read_usage
+from executor_service.sandbox.cgroup import Usage, read_pids, read_usage
 from executor_service.sandbox.exec_output import FrameDecoder
 from executor_service.sandbox.hardening import CODE_USER, WORKSPACE, container_options
 from executor_service.sandbox.runner import (
@@ -55,6 +56,8 @@ SIGKILL_EXIT = 137
 # Runs we cut short; their container is already killed when `run` returns.
 STOPPED = frozenset({RunStatus.TIMEOUT, RunStatus.CANCELLED, RunStatus.OUTPUT_LIMIT})
 logger = logging.getLogger(__name__)
+# The tasks of an idle sandbox: the init process and the keeper.
+IDLE_PIDS = 2
 # Place the files (the first $1 bytes of stdin, a tar) in the workspace, then become the program;
 # what is left of stdin is the program's own. Only for a single-use sandbox, whose workspace no code
 # has touched yet (so holds no symlink): one tar beats a shell loop over many files.
@@ -221,6 +224,8 @@ class DockerRunner:
         usage = self._usage(sandbox.id)
         if outcome.stopped is not None:
             self._stop_processes(sandbox)
+        elif not sandbox.single_use or program.collect:
+            self._end_leftovers(sandbox)
         oom_kills = usage.oom_kills - (before.oom_kills if before else 0)
         status, message = self._judge(outcome, sandbox, oom_kills)
         files: tuple[OutputFile, ...] = ()
@@ -346,6 +351,36 @@ class DockerRunner:
         except SandboxError:
             # Even a fresh `exec` may be impossible (pids exhausted): then the session must go.
             self.destroy(sandbox.id)
+
+    def _end_leftovers(self, sandbox: Sandbox) -> None:
+        """Kill what a finished run left running (`sleep &`, a daemon), before anything else.
+
+        Otherwise it would run on between a session's runs, outside every limit but pids and
+        memory, and it could change files while they are collected. An exec costs ~60 ms, which
+        would dominate a short session run, while the container's task count in its cgroup file
+        costs microseconds: so the kill runs only when more tasks than an idle sandbox's init and
+        keeper remain, and always when the count cannot be read (no host cgroupfs here, or gVisor,
+        whose own threads count). Killing is `kill -KILL -1` as the code's user, which spares the
+        keeper (another uid) and init; a sandbox where not even that can start (pids exhausted)
+        cannot serve another run and is removed.
+        """
+        tasks = read_pids(sandbox.id)
+        if tasks is not None and tasks <= IDLE_PIDS:
+            return
+        try:
+            self._exec(
+                sandbox.id,
+                ["/bin/sh", "-c", "kill -KILL -1; kill -KILL -1; kill -KILL -1"],
+                stdin=None,
+                env={},
+                wall_time_s=HOUSEKEEPING_TIMEOUT_S,
+                cap=4096,
+            )
+        except NotFound:
+            return  # removed meanwhile (the reaper, a delete): nothing is left to run
+        except SandboxError:
+            if not sandbox.single_use:
+                self.destroy(sandbox.id)
 
     def _usage(self, sandbox_id: str) -> Usage:
         """CPU seconds, peak memory and OOM kills so far: from the cgroup, else the engine."""

@@ -1,21 +1,35 @@
 """Workspace files against the real engine: a caller's mistake is a 4xx, never the engine's 503.
 
-Also: collecting never fails a run.
+Also: what a session run leaves running is killed when it ends, and collecting never fails a run.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
+import docker
 import pytest
 
 from executor_service.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsafePath
+from executor_service.sandbox.cgroup import read_pids
 from executor_service.sandbox.docker_runner import DockerRunner
 from executor_service.sandbox.runner import Sandbox
 from executor_service.sandbox.spec import RunResult, RunStatus
-from tests.conftest import SandboxFactory
+from tests.conftest import SandboxFactory, missing
 
 pytestmark = pytest.mark.docker
+
+# Lists the code user's processes other than itself, by argv.
+OTHER_PROCESSES = """
+import os
+me = str(os.getpid())
+for pid in sorted(p for p in os.listdir('/proc') if p.isdigit() and p != me):
+    try:
+        print(open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode().strip())
+    except OSError:
+        pass
+"""
 
 
 @pytest.fixture
@@ -173,3 +187,60 @@ def test_collect_reports_an_oversize_or_missing_file_and_the_run_stays_ok(
     assert (big.size_bytes, big.content, big.truncated) == (5000, b"", True)
     assert big.error == "over the 1000-byte limit"
     assert by_path["missing.csv"].error == "no such file"
+
+
+# -- processes left behind -----------------------------------------------------------------------
+
+
+def test_processes_a_session_run_leaves_are_gone_when_it_ends(
+    runner: DockerRunner, sandboxes: SandboxFactory, session: Sandbox
+) -> None:
+    leave = """
+import os, subprocess
+open('kept.txt', 'w').write('kept')
+subprocess.Popen(['sleep', '1000'])
+if os.fork() == 0:  # a daemon: its own session, parent gone, output closed
+    os.setsid()
+    if os.fork() == 0:
+        os.closerange(0, 3)
+        os.execvp('sleep', ['sleep', '1001'])
+    os._exit(0)
+print('left')
+"""
+    first = run_code(runner, sandboxes, session, leave)
+    assert first.stdout == "left\n"
+    after = run_code(runner, sandboxes, session, OTHER_PROCESSES)
+    others = after.stdout.splitlines()
+    assert not [line for line in others if line.startswith("sleep 10")], others
+    # What is left is the sandbox's own: its init and the keeper.
+    assert sorted(others) == ["/sbin/docker-init -- sleep infinity", "sleep infinity"]
+    kept = run_code(runner, sandboxes, session, "print(open('kept.txt').read())")
+    assert kept.stdout == "kept\n"
+
+
+def kill_execs(client: docker.DockerClient, sandbox: Sandbox, since: float) -> int:
+    """How many `kill` execs the engine started in the sandbox since then (waits ~2 s)."""
+    events = client.events(
+        since=int(since) - 1,
+        until=int(time.time()) + 2,
+        filters={"container": sandbox.id, "event": "exec_create"},
+        decode=True,
+    )
+    return sum(1 for event in events if "kill -KILL" in event.get("Action", ""))
+
+
+def test_only_a_run_that_leaves_processes_pays_for_the_kill(
+    runner: DockerRunner,
+    sandboxes: SandboxFactory,
+    session: Sandbox,
+    docker_client: docker.DockerClient,
+) -> None:
+    if read_pids(session.id) is None:
+        missing("the sandbox's cgroup is not visible from here")
+    started = time.time()
+    for turn in range(3):
+        assert run_code(runner, sandboxes, session, f"print({turn})").stdout == f"{turn}\n"
+    assert kill_execs(docker_client, session, started) == 0
+    leave = "import subprocess\nsubprocess.Popen(['sleep', '1000'], stdout=subprocess.DEVNULL)\n"
+    run_code(runner, sandboxes, session, leave)
+    assert kill_execs(docker_client, session, started) == 1
