@@ -1,4 +1,8 @@
-"""Fixtures for the service's unit tests: a real redis-server per module and a fake runner."""
+"""Fixtures for the service's unit tests: a real redis-server per module and a fake runner.
+
+The worker tests run on the Redis stores because a worker also needs what only Redis gives it:
+the broker the reconciler looks into and the metrics it writes.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from executor_service.jobs.dispatch import Dispatcher, create_sender
 from executor_service.jobs.metrics import RedisMetrics
 from executor_service.jobs.plan import Planner
-from executor_service.jobs.redis_store import RedisJobStore
+from executor_service.jobs.redis_store import redis_stores
+from executor_service.jobs.store import Stores
+from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
 from executor_service.worker.context import WorkerContext
 from tests.unit.service.fake_runner import FakeRunner
@@ -38,8 +45,19 @@ def service_settings(redis_url: str, tmp_path: Path) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def store(service_settings: Settings) -> RedisJobStore:
-    return RedisJobStore.from_settings(service_settings)
+def redis_backed(service_settings: Settings) -> tuple[Stores, redis.Redis]:
+    """The Redis stores and the text client they share."""
+    return redis_stores(service_settings)
+
+
+@pytest.fixture
+def stores(redis_backed: tuple[Stores, redis.Redis]) -> Stores:
+    return redis_backed[0]
+
+
+@pytest.fixture
+def redis_client(redis_backed: tuple[Stores, redis.Redis]) -> redis.Redis:
+    return redis_backed[1]
 
 
 @pytest.fixture
@@ -47,15 +65,23 @@ def fake_runner() -> FakeRunner:
     return FakeRunner()
 
 
-@pytest.fixture
-def worker_context(
-    service_settings: Settings, store: RedisJobStore, fake_runner: FakeRunner
+def worker_context_for(
+    settings: Settings, runner: SandboxRunner, name: str = "test-worker:1"
 ) -> WorkerContext:
+    """A worker's context on the Redis at settings.redis_url, as WorkerContext.create builds it."""
+    stores, client = redis_stores(settings)
     return WorkerContext(
-        settings=service_settings,
-        store=store,
-        runner=fake_runner,
-        planner=Planner.load(service_settings),
-        metrics=RedisMetrics(store.client),
-        name="test-worker:1",
+        settings=settings,
+        stores=stores,
+        runner=runner,
+        planner=Planner.load(settings),
+        metrics=RedisMetrics(client),
+        dispatcher=Dispatcher(create_sender(settings)),
+        broker=client,
+        name=name,
     )
+
+
+@pytest.fixture
+def worker_context(service_settings: Settings, fake_runner: FakeRunner) -> WorkerContext:
+    return worker_context_for(service_settings, fake_runner)
