@@ -1,212 +1,119 @@
-"""RedisJobStore against a real redis-server: admission, claims, transitions, events, keys."""
+"""What only the Redis stores promise: keys kept hashed, expiry set on Redis's own keys, health.
+
+Everything the stores do is in test_store_behaviour.py, run against Redis and memory alike.
+"""
 
 from __future__ import annotations
 
-import threading
+import time
+from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from executor_service.errors import NotFound, Overloaded, QuotaExceeded, SessionBusy
-from executor_service.jobs.execution import ExecutionError, ExecutionState
-from executor_service.jobs.ids import utcnow
-from executor_service.jobs.redis_store import RedisJobStore
+from executor_service.jobs.ids import new_id, utcnow
+from executor_service.jobs.redis_workers import RedisHealth
+from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.session_commands import SessionCommand, StartSandbox
+from executor_service.jobs.store import Stores
 from executor_service.jobs.tenant import ApiKey, hash_key, new_key
 from executor_service.sandbox.spec import RunResult, RunStatus
 from tests.unit.service.records import execution
+from tests.unit.service.redis_server import free_port
 
 pytestmark = pytest.mark.redis
 
 RESULT = RunResult(status=RunStatus.OK, exit_code=0, stdout="1\n", stderr="", wall_time_s=0.1)
+KEY = ApiKey(key_id="k1", tenant="acme", created_at=utcnow())
 
 
-def test_a_record_is_only_visible_to_its_tenant(store: RedisJobStore) -> None:
-    record = execution("acme")
-    store.create_execution(record, max_active=4, max_queued=10)
-    assert store.get_execution(record.id, "acme").id == record.id
-    with pytest.raises(NotFound):
-        store.get_execution(record.id, "other")
-    with pytest.raises(NotFound):
-        store.cancel(record.id, "other")
-    assert store.list_executions("other", 10) == []
+def ttl(client: redis.Redis, name: str) -> int:
+    return int(client.ttl(name))  # type: ignore[arg-type]
 
 
-def test_only_one_of_many_concurrent_claimers_wins(store: RedisJobStore) -> None:
-    records = [execution() for _ in range(20)]
-    for record in records:
-        store.create_execution(record, max_active=100, max_queued=100)
-    winners: list[tuple[str, str]] = []
-    lock = threading.Lock()
-
-    def claim_all(worker: str) -> None:
-        for record in records:
-            if store.claim(record.id, worker) is not None:
-                with lock:
-                    winners.append((record.id, worker))
-
-    threads = [threading.Thread(target=claim_all, args=(f"w{n}",)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(ident for ident, _ in winners) == sorted(record.id for record in records)
-    for record in records:
-        stored = store.get_execution(record.id)
-        assert stored.state == ExecutionState.RUNNING
-        assert stored.claims == 1
-    assert store.queue_length() == 0
-    assert sorted(store.running_ids()) == sorted(record.id for record in records)
-
-
-def test_quota_counts_queued_and_running_and_frees_on_the_end(store: RedisJobStore) -> None:
-    first, second = execution(), execution()
-    store.create_execution(first, max_active=2, max_queued=100)
-    store.create_execution(second, max_active=2, max_queued=100)
-    store.claim(first.id, "w")
-    with pytest.raises(QuotaExceeded) as refused:
-        store.create_execution(execution(), max_active=2, max_queued=100)
-    assert refused.value.retry_after_s
-    store.create_execution(execution("another-tenant"), max_active=2, max_queued=100)
-    store.finish(first.id, RESULT)
-    assert store.active_count("acme") == 1
-    store.create_execution(execution(), max_active=2, max_queued=100)
-
-
-def test_a_full_queue_is_refused(store: RedisJobStore) -> None:
-    store.create_execution(execution(), max_active=10, max_queued=1)
-    with pytest.raises(Overloaded):
-        store.create_execution(execution("b"), max_active=10, max_queued=1)
-    assert store.queue_length() == 1
-
-
-def test_a_session_runs_one_execution_at_a_time(store: RedisJobStore) -> None:
-    first = execution(session_id="se_1")
-    store.create_execution(first, max_active=10, max_queued=10)
-    with pytest.raises(SessionBusy):
-        store.create_execution(execution(session_id="se_1"), max_active=10, max_queued=10)
-    store.create_execution(execution(session_id="se_2"), max_active=10, max_queued=10)
-    store.claim(first.id, "w")
-    store.fail(first.id, ExecutionError(code="x", message="y"))
-    store.create_execution(execution(session_id="se_1"), max_active=10, max_queued=10)
-
-
-def test_cancel_of_a_queued_execution_stops_its_claim(store: RedisJobStore) -> None:
-    record = execution()
-    store.create_execution(record, max_active=10, max_queued=10)
-    cancelled, changed = store.cancel(record.id, "acme")
-    assert changed
-    assert cancelled.state == ExecutionState.CANCELLED
-    assert store.claim(record.id, "w") is None
-    assert store.active_count("acme") == 0
-
-
-def test_cancel_of_a_running_execution_raises_the_flag_and_wins_over_finish(
-    store: RedisJobStore,
-) -> None:
-    record = execution()
-    store.create_execution(record, max_active=10, max_queued=10)
-    store.claim(record.id, "w")
-    assert not store.cancel_requested(record.id)
-    store.cancel(record.id, "acme")
-    assert store.cancel_requested(record.id)
-    partial = RESULT.model_copy(update={"status": RunStatus.CANCELLED})
-    after, changed = store.finish(record.id, partial)
-    assert not changed
-    assert after.state == ExecutionState.CANCELLED
-    store.attach_partial_result(record.id, partial)
-    stored = store.get_execution(record.id)
-    assert stored.state == ExecutionState.CANCELLED
-    assert stored.result == partial
-    _, again = store.cancel(record.id, "acme")
-    assert not again
-
-
-def test_events_replay_in_order_for_a_late_reader(store: RedisJobStore) -> None:
-    record = execution()
-    store.create_execution(record, max_active=10, max_queued=10)
-    store.claim(record.id, "w")
-    store.append_output(record.id, "stdout", "hello ")
-    store.append_output(record.id, "stderr", "oops")
-    store.finish(record.id, RESULT)
-    events = store.read_events(record.id, "0-0", block_ms=0)
-    assert [(event.kind, event.data) for event in events] == [
-        ("state", {"state": "queued"}),
-        ("state", {"state": "running"}),
-        ("output", {"stream": "stdout", "data": "hello "}),
-        ("output", {"stream": "stderr", "data": "oops"}),
-        ("state", {"state": "finished"}),
-        ("result", {}),
-    ]
-    assert store.read_events(record.id, events[2].id, block_ms=0)[0].data["data"] == "oops"
-
-
-def test_an_ended_record_expires_after_the_result_ttl(store: RedisJobStore) -> None:
-    record = execution()
-    store.create_execution(record, max_active=10, max_queued=10)
-    assert store.client.ttl(f"as:ex:{record.id}") == -1
-    store.claim(record.id, "w")
-    store.finish(record.id, RESULT)
-    ttl = store.client.ttl(f"as:ex:{record.id}")
-    assert 0 < int(ttl) <= 600  # type: ignore[arg-type]
-
-
-def test_list_is_newest_first_and_bounded(store: RedisJobStore) -> None:
-    records = [execution() for _ in range(5)]
-    for record in records:
-        store.create_execution(record, max_active=10, max_queued=10)
-    listed = store.list_executions("acme", 3)
-    assert [item.id for item in listed] == [record.id for record in reversed(records)][:3]
-
-
-def test_keys_are_stored_hashed_and_can_be_revoked(store: RedisJobStore) -> None:
+def test_keys_are_stored_hashed(stores: Stores, redis_client: redis.Redis) -> None:
     key_id, key = new_key()
-    record = ApiKey(key_id=key_id, tenant="acme", created_at=utcnow())
-    store.add_key(key, record)
-    assert store.key_for(key) == record
-    assert store.key_for(key + "x") is None
-    for name in store.client.scan_iter("*"):
+    stores.keys.add(key, ApiKey(key_id=key_id, tenant="acme", created_at=utcnow()))
+    names = list(redis_client.scan_iter("*"))
+    assert names
+    for name in names:
         assert key not in str(name)
-        value = store.client.dump(name)
+        value = redis_client.dump(name)
         assert value is None or key.encode() not in value
-    assert store.client.exists(f"as:key:{hash_key(key)}")
-    assert [item.key_id for item in store.list_keys()] == [key_id]
-    assert store.revoke_key(key_id)
-    assert store.key_for(key) is None
-    assert not store.revoke_key(key_id)
+    assert redis_client.exists(f"as:key:{hash_key(key)}")
 
 
-def test_the_first_key_is_made_once(store: RedisJobStore) -> None:
-    made = []
-    for _ in range(3):
-        key_id, key = new_key()
-        made.append(
-            store.create_first_key(
-                key, ApiKey(key_id=key_id, tenant="default", created_at=utcnow())
-            )
-        )
-    assert made == [True, False, False]
-    assert len(store.list_keys()) == 1
-
-
-def test_a_worker_is_alive_only_while_its_heartbeat_is_fresh(store: RedisJobStore) -> None:
-    assert not store.any_worker_alive()
-    store.heartbeat("w1")
-    assert store.worker_alive("w1")
-    assert store.any_worker_alive()
-    # A beat older than the TTL: as if the worker died a while ago.
-    store.client.zadd("as:workers", {"w1": 1.0})
-    assert not store.worker_alive("w1")
-    assert not store.any_worker_alive()
-
-
-def test_session_replies_travel_through_redis(store: RedisJobStore) -> None:
-    store.push_reply("r1", '{"ok": {}}')
-    assert store.wait_reply("r1", 1) == '{"ok": {}}'
-    assert store.wait_reply("r2", 0.1) is None
-
-
-def test_a_long_wait_for_events_answers_empty_instead_of_timing_out(store: RedisJobStore) -> None:
-    # redis-py 8 reads with a 5 s socket timeout: asking to block longer must not raise.
+def test_an_execution_expires_only_once_it_ended(stores: Stores, redis_client: redis.Redis) -> None:
     record = execution()
-    store.create_execution(record, max_active=10, max_queued=10)
-    after = store.read_events(record.id, "0-0", block_ms=0)[-1].id
-    assert store.read_events(record.id, after, block_ms=6000) == []
+    stores.executions.create(record, key=KEY, max_queued=10)
+    assert ttl(redis_client, f"as:ex:{record.id}") == -1
+    # Events outlive the longest a record can stay queued and run, then its result's life.
+    assert 3600 + 3600 < ttl(redis_client, f"as:ev:{record.id}") <= 3600 + 3600 + 600
+    stores.executions.claim(record.id, "w")
+    assert ttl(redis_client, f"as:ex:{record.id}") == -1
+    stores.executions.finish(record.id, RESULT)
+    assert 0 < ttl(redis_client, f"as:ex:{record.id}") <= 600
+    assert 0 < ttl(redis_client, f"as:ev:{record.id}") <= 600
+
+
+def test_a_session_expires_only_once_it_ended(stores: Stores, redis_client: redis.Redis) -> None:
+    now = utcnow()
+    stores.sessions.create(
+        Session(
+            id="se_1",
+            tenant="acme",
+            policy="default",
+            language="python",
+            created_at=now,
+            last_used_at=now,
+            idle_timeout_s=60,
+            max_lifetime_s=600,
+        ),
+        limit=8,
+    )
+    assert ttl(redis_client, "as:se:se_1") == -1
+    stores.sessions.update("se_1", lambda s: s.model_copy(update={"state": SessionState.EXPIRED}))
+    assert 0 < ttl(redis_client, "as:se:se_1") <= 600
+
+
+def test_session_operation_leftovers_expire(stores: Stores, redis_client: redis.Redis) -> None:
+    command = SessionCommand(
+        id=new_id("op"), session_id="se_1", claim_by=time.time() + 10, operation=StartSandbox()
+    )
+    stores.session_ops.push(command, b"bytes")
+    assert 0 < ttl(redis_client, f"as:sessionop:{command.id}:blob") <= 600
+    assert stores.session_ops.claim(command.id)
+    assert 0 < ttl(redis_client, f"as:sessionop:{command.id}:fate") <= 600
+
+
+def test_persistence_needs_the_append_only_file_and_no_eviction(
+    stores: Stores, redis_client: redis.Redis
+) -> None:
+    assert stores.health.persistent()
+    try:
+        redis_client.config_set("appendonly", "no")
+        assert not stores.health.persistent()
+        redis_client.config_set("appendonly", "yes")
+        redis_client.config_set("maxmemory-policy", "allkeys-lru")
+        assert not stores.health.persistent()
+        redis_client.config_set("maxmemory-policy", "volatile-lru")
+        assert stores.health.persistent()
+    finally:
+        redis_client.config_set("appendonly", "yes")
+        redis_client.config_set("maxmemory-policy", "noeviction")
+        # Turning the file on rewrites it in the background; a server stopped before that ends
+        # does not stop in time for the fixture.
+        for _ in range(200):
+            info: dict[str, Any] = redis_client.info("persistence")
+            if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]:
+                break
+            time.sleep(0.05)
+
+
+def test_a_server_that_does_not_answer_is_unhealthy() -> None:
+    nowhere = redis.Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    health = RedisHealth(nowhere)
+    assert not health.ping()
+    assert not health.persistent()
