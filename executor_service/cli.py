@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the HTTP API (uvicorn)")
     worker = commands.add_parser("worker", help="run a Celery worker that executes code")
     worker.add_argument("--concurrency", type=int, help="parallel executions (default: settings)")
+    worker.add_argument(
+        "--unsupervised", action="store_true", help="run Celery in this process, no restarts"
+    )
     up = commands.add_parser("up", help="a worker subprocess and the API: the one start command")
     up.add_argument("--concurrency", type=int)
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
@@ -61,7 +64,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _serve(settings)
     if args.command == "worker":
         check_store(settings)
-        return _worker(settings, args.concurrency)
+        if args.unsupervised:
+            return _worker(settings, args.concurrency)
+        from executor_service.worker.supervisor import supervise
+
+        child = [sys.executable, "-m", "executor_service.cli", "worker", "--unsupervised"]
+        if args.concurrency:
+            child.append(f"--concurrency={args.concurrency}")
+        return supervise(child)
     if args.command == "up":
         check_store(settings)
         return _up(settings, args.concurrency)

@@ -40,6 +40,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # A broker blip must not kill runs in flight: their results are written to the store,
+        # and a message redelivered meanwhile is refused by the claim.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_ignore_result": True,
         "task_serializer": "json",
         "accept_content": ["json"],

@@ -83,12 +83,19 @@ class ServiceStack:
             for path in sorted(self._logs.glob("*.log"))
         )
 
-    def key(self, tenant: str, max_concurrency: int = 100) -> dict[str, str]:
+    def key(self, tenant: str, max_concurrency: int = 100, **bounds: int) -> dict[str, str]:
+        """Headers with a new key of `tenant`; `bounds` are ApiKey fields (max_sessions, ...)."""
         key_id, key = new_key()
         self.stores.keys.add(
             key,
-            ApiKey(
-                key_id=key_id, tenant=tenant, max_concurrency=max_concurrency, created_at=utcnow()
+            ApiKey.model_validate(
+                {
+                    "key_id": key_id,
+                    "tenant": tenant,
+                    "max_concurrency": max_concurrency,
+                    "created_at": utcnow(),
+                    **bounds,
+                }
             ),
         )
         return {"Authorization": f"Bearer {key}"}
