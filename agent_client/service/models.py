@@ -59,10 +59,13 @@ class ExecutionRequest(_Request):
 
 
 class OutputFile(_Response):
+    """A collected file; `error` says why it could not be returned (e.g. through a symlink)."""
+
     path: str
     size_bytes: int
     content: str = ""
     truncated: bool = False
+    error: str | None = None
 
     @property
     def data(self) -> bytes:

@@ -36,10 +36,11 @@ from executor_service.jobs.ids import utcnow
 from executor_service.jobs.redis_base import MAX_BLOCK_S, RETRY_AFTER_S, Abort, key, watched
 from executor_service.jobs.tenant import ApiKey
 from executor_service.sandbox.runner import Stream
-from executor_service.sandbox.spec import RunResult
+from executor_service.sandbox.spec import MAX_WALL_TIME_S, RunResult
 from executor_service.settings import Settings
 
 EVENT_KINDS: frozenset[str] = frozenset({"state", "output", "result"})
+MAX_LEASE_S = 2 * MAX_WALL_TIME_S  # above any wall time + lease margin a policy can give
 
 # Admission in one step: queue, quota and stored-bytes checks and the writes cannot interleave
 # with another submitter's, and a session's busy flag is taken only if the execution is accepted.
@@ -127,7 +128,8 @@ class RedisExecutionStore:
                 self._settings.event_stream_maxlen,
                 "1" if session_id else "0",
                 self._settings.max_queue_age_s + int(execution.lease_s) + ttl,
-                created - ttl,
+                # Index entries older than any record can live (queued, running, then kept).
+                created - (self._settings.max_queue_age_s + MAX_LEASE_S + ttl),
                 key.max_stored_bytes,
                 time.time(),
             ],
@@ -161,15 +163,22 @@ class RedisExecutionStore:
         return execution
 
     def newest(self, tenant: str, limit: int) -> list[Execution]:
+        """Up to `limit` live records, newest first; index entries of expired ones are dropped."""
         index = _tenant(tenant, "ex")
-        ids: list[str] = self._redis.zrevrange(index, 0, max(limit - 1, 0))  # type: ignore[assignment]
-        if not ids:
-            return []
-        raws: list[str | None] = self._redis.mget([_ex(i) for i in ids])  # type: ignore[assignment]
-        gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
-        if gone:
-            self._redis.zrem(index, *gone)
-        return [Execution.model_validate_json(raw) for raw in raws if raw is not None]
+        found: list[Execution] = []
+        start = 0
+        while len(found) < limit:
+            want = limit - len(found)
+            ids: list[str] = self._redis.zrevrange(index, start, start + want - 1)  # type: ignore[assignment]
+            if not ids:
+                break
+            raws: list[str | None] = self._redis.mget([_ex(i) for i in ids])  # type: ignore[assignment]
+            gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+            if gone:
+                self._redis.zrem(index, *gone)
+            found.extend(Execution.model_validate_json(raw) for raw in raws if raw is not None)
+            start += len(ids) - len(gone)
+        return found
 
     # transitions ----------------------------------------------------------------------------
 
@@ -238,18 +247,22 @@ class RedisExecutionStore:
         """Keep what a cancelled run produced before it was killed; the state stays cancelled."""
         record_key = _ex(execution_id)
 
-        def read(pipe: Any) -> Execution:
+        def read(pipe: Any) -> tuple[Execution, int]:
             raw = pipe.get(record_key)
             if raw is None:
                 raise Abort(None)
             current = Execution.model_validate_json(str(raw))
             if current.state != ExecutionState.CANCELLED or current.result is not None:
                 raise Abort(None)
-            return current.model_copy(update={"result": result})
+            updated = current.model_copy(update={"result": result})
+            return updated, stored_size(updated) - stored_size(current)
 
-        def write(pipe: Any, updated: Execution) -> None:
-            pipe.set(record_key, updated.model_dump_json())
-            pipe.expire(record_key, self._settings.result_ttl_s)
+        def write(pipe: Any, value: tuple[Execution, int]) -> None:
+            updated, grown = value
+            # The record keeps its expiry, which its stored-bytes entry shares.
+            pipe.set(record_key, updated.model_dump_json(), keepttl=True)
+            pipe.hincrby(_tenant(updated.tenant, "sizes"), updated.id, grown)
+            pipe.incrby(_tenant(updated.tenant, "stored_bytes"), grown)
 
         watched(self._redis, [record_key], read, write)
 
@@ -378,7 +391,11 @@ class RedisExecutionStore:
         return bool(opened)
 
     def renew_stream(self, tenant: str, token: str, *, ttl_s: float) -> None:
-        self._redis.zadd(_tenant(tenant, "streams"), {token: time.time() + ttl_s}, xx=True)
+        slots = _tenant(tenant, "streams")
+        pipe: Any = self._redis.pipeline()
+        pipe.zadd(slots, {token: time.time() + ttl_s}, xx=True)
+        pipe.expire(slots, int(ttl_s * 2) + 1)
+        pipe.execute()
 
     def close_stream(self, tenant: str, token: str) -> None:
         self._redis.zrem(_tenant(tenant, "streams"), token)

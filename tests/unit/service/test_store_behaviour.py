@@ -1,8 +1,7 @@
 """One behaviour suite for both implementations of the stores: Redis (a real server) and memory.
 
 Unit tests elsewhere trust the in-memory stores to behave as Redis does; every test here runs
-against both, so a difference between them fails one side. Where the Redis store departs from its
-own contract, the test states the contract and is a strict xfail on Redis only, naming the fault.
+against both, so a difference between them fails one side.
 """
 
 from __future__ import annotations
@@ -47,11 +46,6 @@ RESULT = RunResult(status=RunStatus.OK, exit_code=0, stdout="1\n", stderr="", wa
 class Backend:
     name: str
     make: Callable[..., Stores]  # stores on settings with these fields changed
-
-    def xfail(self, request: pytest.FixtureRequest, fault: str) -> None:
-        """Expect this test to fail on Redis, and to say so loudly once the fault is fixed."""
-        if self.name == "redis":
-            request.applymarker(pytest.mark.xfail(strict=True, reason=f"Redis store: {fault}"))
 
 
 @pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
@@ -470,10 +464,7 @@ def test_stored_bytes_count_each_ended_record(stores: Stores) -> None:
     assert stores.executions.stored_bytes("other") == 0
 
 
-def test_a_partial_result_counts_toward_stored_bytes(
-    stores: Stores, backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    backend.xfail(request, "attach_partial_result does not add the result to the stored bytes")
+def test_a_partial_result_counts_toward_stored_bytes(stores: Stores, backend: Backend) -> None:
     record = submit(stores)
     stores.executions.claim(record.id, "w")
     stores.executions.cancel(record.id, "acme")
@@ -483,10 +474,7 @@ def test_a_partial_result_counts_toward_stored_bytes(
     assert stores.executions.stored_bytes("acme") >= before + 10_000
 
 
-def test_a_live_execution_stays_listed_however_old(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    backend.xfail(request, "create drops index entries created over result_ttl_s ago, live or not")
+def test_a_live_execution_stays_listed_however_old(backend: Backend) -> None:
     stores = backend.make(result_ttl_s=1)
     running = submit(stores)
     stores.executions.claim(running.id, "w")
@@ -495,10 +483,7 @@ def test_a_live_execution_stays_listed_however_old(
     assert [item.id for item in stores.executions.newest("acme", 10)] == [newer.id, running.id]
 
 
-def test_newest_skips_expired_records_before_counting(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    backend.xfail(request, "newest cuts the index at limit before dropping expired records")
+def test_newest_skips_expired_records_before_counting(backend: Backend) -> None:
     stores = backend.make(result_ttl_s=1)
     oldest, middle, ended = submit(stores), submit(stores), submit(stores)
     stores.executions.cancel(ended.id, "acme")
@@ -539,14 +524,7 @@ def test_a_renewed_stream_slot_stays_held(stores: Stores) -> None:
     assert not executions.open_stream("acme", "c", limit=2, ttl_s=30)
 
 
-def test_a_stream_slot_stays_held_while_it_is_renewed(
-    stores: Stores, backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    backend.xfail(
-        request,
-        "the slots' key expires int(2 * ttl_s) + 1 s after the last open_stream; "
-        "renew_stream does not extend it, so a long stream loses its slot",
-    )
+def test_a_stream_slot_stays_held_while_it_is_renewed(stores: Stores, backend: Backend) -> None:
     executions = stores.executions
     assert executions.open_stream("acme", "long", limit=1, ttl_s=0.5)
     deadline = time.monotonic() + 2.6
