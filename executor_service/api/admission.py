@@ -30,7 +30,7 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Che
     policy_name = body.policy
     if body.session_id is not None:
         session = services.stores.sessions.get(body.session_id, key.tenant)
-        if session.state != SessionState.ACTIVE:
+        if session.state != SessionState.ACTIVE or utcnow() >= session.expires_at:
             raise SessionEnded(
                 f"session {session.id} is {session.state.value}; open a new one",
                 field="session_id",

@@ -269,6 +269,9 @@ class RedisExecutionStore:
     def cancel_requested(self, execution_id: str) -> bool:
         return bool(self._redis.exists(key("cancel", execution_id)))
 
+    def session_busy(self, session_id: str) -> bool:
+        return bool(self._redis.exists(_busy(session_id)))
+
     def _transition(
         self,
         execution_id: str,

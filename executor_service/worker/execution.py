@@ -16,7 +16,7 @@ from typing import TypeVar
 import structlog
 from redis import RedisError
 
-from executor_service.errors import ServiceError, SessionEnded, StoreUnavailable
+from executor_service.errors import NotFound, ServiceError, SessionEnded, StoreUnavailable
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.session import Session, SessionState
@@ -118,7 +118,10 @@ class ExecutionWorker:
         ctx = self._ctx
         store = ctx.stores.executions
         bound = log.bind(execution_id=execution_id, worker=ctx.name)
-        execution = store.claim(execution_id, ctx.name)
+        try:
+            execution = store.claim(execution_id, ctx.name)
+        except NotFound:
+            execution = None  # its record expired: a message far older than any run
         if execution is None:
             # Cancelled while queued, or a redelivered message of a claimed execution.
             bound.info("execution not claimable; skipped")

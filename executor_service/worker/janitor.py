@@ -135,8 +135,15 @@ class Janitor:
                 session = ctx.stores.sessions.get(session_id)
             except NotFound:
                 continue
-            if session.state == SessionState.ACTIVE and utcnow() >= session.expires_at:
-                self._sessions.end(session_id, SessionState.EXPIRED)
+            if session.state != SessionState.ACTIVE or utcnow() < session.expires_at:
+                continue
+            lifetime_over = utcnow() >= session.created_at + timedelta(
+                seconds=session.max_lifetime_s
+            )
+            # A run in progress is not idleness; only the session's lifetime cuts it short.
+            if not lifetime_over and ctx.stores.executions.session_busy(session_id):
+                continue
+            if self._sessions.expire_if_idle(session_id):
                 expired += 1
         return expired
 

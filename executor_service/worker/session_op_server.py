@@ -37,7 +37,11 @@ class SessionOpServer:
             thread.start()
 
     def stop(self) -> None:
+        """Take no more commands; one being performed finishes (each take waits <= TAKE_S)."""
         self._stop.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=TAKE_S + 1)
 
     def _loop(self) -> None:
         queue = self._ctx.stores.session_ops

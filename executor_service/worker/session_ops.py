@@ -66,8 +66,13 @@ class SessionOperations:
             self._config(session), single_use=False, lifetime_s=session.max_lifetime_s
         )
         try:
+            # The idle clock starts once the sandbox runs, not when the caller asked for it.
+            started = utcnow()
             ctx.stores.sessions.update(
-                session_id, lambda current: current.model_copy(update={"container_id": sandbox.id})
+                session_id,
+                lambda current: current.model_copy(
+                    update={"container_id": sandbox.id, "last_used_at": started}
+                ),
             )
         except BaseException:
             ctx.runner.destroy(sandbox.id)
@@ -82,6 +87,23 @@ class SessionOperations:
         )
         ctx.runner.destroy_labelled({SESSION_LABEL: session_id})
         log.info("session ended", session_id=session_id, state=state.value)
+
+    def expire_if_idle(self, session_id: str) -> bool:
+        """End the session if, checked in the same write, it is still active and past its
+        deadline; a run that touched it meanwhile keeps it. True if it was ended."""
+        now = utcnow()
+
+        def expire(current: Session) -> Session:
+            if current.state != SessionState.ACTIVE or now < current.expires_at:
+                return current
+            return current.model_copy(update={"state": SessionState.EXPIRED})
+
+        ended = self._ctx.stores.sessions.update(session_id, expire)
+        if ended.state != SessionState.EXPIRED:
+            return False
+        self._ctx.runner.destroy_labelled({SESSION_LABEL: session_id})
+        log.info("session ended", session_id=session_id, state=ended.state.value)
+        return True
 
     def _sandbox(self, session_id: str) -> Sandbox:
         ctx = self._ctx

@@ -224,6 +224,10 @@ class MemoryExecutionStore:
         with self._shared.cond:
             return alive(self._cancels.get(execution_id, 0.0), time.time())
 
+    def session_busy(self, session_id: str) -> bool:
+        with self._shared.cond:
+            return session_id in self._busy
+
     def _transition(
         self,
         execution_id: str,

@@ -245,3 +245,26 @@ def test_a_killed_worker_leaves_a_failed_execution_and_no_container(
             lambda: not containers(docker_client, "agent-sandbox.execution", ident),
             "the orphaned container to go",
         )
+
+
+def test_a_run_longer_than_the_idle_timeout_keeps_its_session(stack: ServiceStack) -> None:
+    acme = stack.key("acme")
+    base = f"{stack.url}/v1/sessions"
+    session = httpx.post(base, json={"idle_timeout_s": 2}, headers=acme, timeout=60).json()["id"]
+    try:
+        long = submit(
+            stack, acme, "import time\ntime.sleep(5)\nprint('kept')", session_id=session, wait=True
+        ).json()
+        assert long["state"] == "finished", long
+        assert long["result"]["status"] == "ok", long["result"]
+        assert long["result"]["stdout"] == "kept\n"
+        # Idle now: the janitor ends it, and a run after that is told to open a new one.
+        eventually(
+            lambda: httpx.get(f"{base}/{session}", headers=acme).json()["state"] == "expired",
+            "the idle session to expire",
+        )
+        late = submit(stack, acme, "print(1)", session_id=session)
+        assert late.status_code == 409
+        assert late.json()["error"]["code"] == "session_ended"
+    finally:
+        httpx.delete(f"{base}/{session}", headers=acme, timeout=60)
