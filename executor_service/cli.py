@@ -34,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--tenant", required=True)
     create.add_argument("--policies", help="comma-separated policy names (default: all)")
-    create.add_argument("--max-concurrency", type=int, default=8)
+    create.add_argument("--max-concurrency", type=int, default=8, help="queued or running")
+    create.add_argument("--max-sessions", type=int, default=8, help="sessions open at once")
+    create.add_argument("--max-event-streams", type=int, default=32, help="SSE streams at once")
+    create.add_argument(
+        "--max-stored-bytes", type=int, default=512 * 1024 * 1024, help="bytes of kept results"
+    )
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     key_commands.add_parser("list", help="list keys (ids and tenants, never the keys)")
@@ -186,6 +191,9 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
             tenant=args.tenant,
             policies=policies,
             max_concurrency=args.max_concurrency,
+            max_sessions=args.max_sessions,
+            max_event_streams=args.max_event_streams,
+            max_stored_bytes=args.max_stored_bytes,
             created_at=utcnow(),
         )
         keys.add(key, record)

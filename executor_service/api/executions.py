@@ -30,10 +30,10 @@ router = APIRouter(prefix="/v1/executions", tags=["executions"], responses=ERROR
 SUBMIT_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"model": ExecutionView, "description": "wait=true and it ended in time"},
     403: {"model": ErrorBody, "description": "The key may not use that policy"},
-    409: {"model": ErrorBody, "description": "The session is busy"},
-    413: {"model": ErrorBody, "description": "Code, stdin or files over the policy's sizes"},
-    429: {"model": ErrorBody, "description": "The tenant's concurrency quota is full"},
-    503: {"model": ErrorBody, "description": "The queue is full"},
+    409: {"model": ErrorBody, "description": "session_busy: retry; session_ended: open a new one"},
+    413: {"model": ErrorBody, "description": "The body, or code, stdin or files, over a bound"},
+    429: {"model": ErrorBody, "description": "A bound of the key: concurrency or stored bytes"},
+    503: {"model": ErrorBody, "description": "The queue is full or the store did not answer"},
 }
 
 
