@@ -54,7 +54,20 @@ def own_service(concurrency: int) -> Iterator[tuple[str, str]]:
     redis_server = shutil.which("redis-server") or "redis-server"
     processes = [
         subprocess.Popen(
-            [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""],
+            # As the set-up runs it: the service refuses a Redis without AOF.
+            [
+                redis_server,
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(workdir),
+            ],
             stdout=subprocess.DEVNULL,
         )
     ]
