@@ -1,6 +1,6 @@
 """Submit executions while the service is being broken, then count what became of each.
 
-    uv run python bench/fault_soak.py [--total 120] [--clients 4]
+    uv run python bench/fault_soak.py [--total 200] [--clients 4]
 
 It starts its own stack (Redis with AOF, two supervised workers, the API), submits --total
 executions from --clients threads, and meanwhile: SIGKILLs a worker, restarts Redis, takes
@@ -47,7 +47,7 @@ def submit_all(
                 out[n] = ("accepted", response.json()["id"])
             else:
                 out[n] = ("refused", response.status_code)
-            time.sleep(0.05)
+            time.sleep(0.4)  # spread submissions across the faults
 
 
 def break_things(stack: ServiceStack, log: list[str]) -> None:
@@ -76,7 +76,7 @@ def break_things(stack: ServiceStack, log: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--total", type=int, default=120)
+    parser.add_argument("--total", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--wait-s", type=float, default=300)
     args = parser.parse_args()
