@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
@@ -119,3 +121,67 @@ class Execution(_Model):
             result=self.result,
             error=self.error,
         )
+
+
+@dataclass(frozen=True)
+class Move:
+    """One checked move of a record: the states it may leave, where it goes, what it writes.
+
+    The rules live here, once; each store only applies a move atomically (and refuses it if
+    the record is in another state, which is how a second claimer or a late finish loses).
+    """
+
+    allowed_from: frozenset[ExecutionState]
+    target: ExecutionState
+    change: Callable[[Execution], Execution]
+
+    def applies_to(self, state: ExecutionState) -> bool:
+        return state in self.allowed_from and self.target in TRANSITIONS[state]
+
+
+def claim_move(worker: str, now: datetime) -> Move:
+    def start(current: Execution) -> Execution:
+        return current.model_copy(
+            update={
+                "state": ExecutionState.RUNNING,
+                "started_at": now,
+                "worker": worker,
+                "claimed_at": now,
+                "claims": current.claims + 1,
+                "lease_expires_at": now + timedelta(seconds=current.lease_s),
+            }
+        )
+
+    return Move(frozenset({ExecutionState.QUEUED}), ExecutionState.RUNNING, start)
+
+
+def finish_move(result: RunResult, now: datetime) -> Move:
+    return Move(
+        frozenset({ExecutionState.RUNNING}),
+        ExecutionState.FINISHED,
+        lambda current: current.model_copy(
+            update={"state": ExecutionState.FINISHED, "finished_at": now, "result": result}
+        ),
+    )
+
+
+def fail_move(
+    error: ExecutionError, now: datetime, only_from: frozenset[ExecutionState] | None = None
+) -> Move:
+    return Move(
+        only_from or frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
+        ExecutionState.FAILED,
+        lambda current: current.model_copy(
+            update={"state": ExecutionState.FAILED, "finished_at": now, "error": error}
+        ),
+    )
+
+
+def cancel_move(now: datetime) -> Move:
+    return Move(
+        frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
+        ExecutionState.CANCELLED,
+        lambda current: current.model_copy(
+            update={"state": ExecutionState.CANCELLED, "finished_at": now}
+        ),
+    )

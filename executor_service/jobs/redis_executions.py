@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 from typing import Any
 
 import redis
@@ -27,10 +26,14 @@ from executor_service.errors import NotFound, Overloaded, QuotaExceeded, Session
 from executor_service.jobs.event import Event, EventKind
 from executor_service.jobs.execution import (
     FINAL_STATES,
-    TRANSITIONS,
     Execution,
     ExecutionError,
     ExecutionState,
+    Move,
+    cancel_move,
+    claim_move,
+    fail_move,
+    finish_move,
 )
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.redis_base import MAX_BLOCK_S, RETRY_AFTER_S, Abort, key, watched
@@ -183,35 +186,11 @@ class RedisExecutionStore:
     # transitions ----------------------------------------------------------------------------
 
     def claim(self, execution_id: str, worker: str) -> Execution | None:
-        now = utcnow()
-
-        def start(current: Execution) -> Execution:
-            return current.model_copy(
-                update={
-                    "state": ExecutionState.RUNNING,
-                    "started_at": now,
-                    "worker": worker,
-                    "claimed_at": now,
-                    "claims": current.claims + 1,
-                    "lease_expires_at": now + timedelta(seconds=current.lease_s),
-                }
-            )
-
-        execution, changed = self._transition(
-            execution_id, frozenset({ExecutionState.QUEUED}), ExecutionState.RUNNING, start
-        )
+        execution, changed = self._transition(execution_id, claim_move(worker, utcnow()))
         return execution if changed else None
 
     def finish(self, execution_id: str, result: RunResult) -> tuple[Execution, bool]:
-        now = utcnow()
-        return self._transition(
-            execution_id,
-            frozenset({ExecutionState.RUNNING}),
-            ExecutionState.FINISHED,
-            lambda current: current.model_copy(
-                update={"state": ExecutionState.FINISHED, "finished_at": now, "result": result}
-            ),
-        )
+        return self._transition(execution_id, finish_move(result, utcnow()))
 
     def fail(
         self,
@@ -220,28 +199,11 @@ class RedisExecutionStore:
         *,
         only_from: frozenset[ExecutionState] | None = None,
     ) -> tuple[Execution, bool]:
-        now = utcnow()
-        allowed = only_from or frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING})
-        return self._transition(
-            execution_id,
-            allowed,
-            ExecutionState.FAILED,
-            lambda current: current.model_copy(
-                update={"state": ExecutionState.FAILED, "finished_at": now, "error": error}
-            ),
-        )
+        return self._transition(execution_id, fail_move(error, utcnow(), only_from))
 
     def cancel(self, execution_id: str, tenant: str) -> tuple[Execution, bool]:
         self.get(execution_id, tenant)
-        now = utcnow()
-        return self._transition(
-            execution_id,
-            frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
-            ExecutionState.CANCELLED,
-            lambda current: current.model_copy(
-                update={"state": ExecutionState.CANCELLED, "finished_at": now}
-            ),
-        )
+        return self._transition(execution_id, cancel_move(utcnow()))
 
     def attach_partial_result(self, execution_id: str, result: RunResult) -> None:
         """Keep what a cancelled run produced before it was killed; the state stays cancelled."""
@@ -275,11 +237,9 @@ class RedisExecutionStore:
     def _transition(
         self,
         execution_id: str,
-        allowed_from: frozenset[ExecutionState],
-        target: ExecutionState,
-        change: Any,
+        move: Move,
     ) -> tuple[Execution, bool]:
-        """Apply `change` if the record is in `allowed_from`; (record, whether it changed)."""
+        """Apply `move` if the record is in a state it may leave; (record, whether it moved)."""
         record_key = _ex(execution_id)
         busy_key: list[str | None] = [None]
 
@@ -288,15 +248,15 @@ class RedisExecutionStore:
             if raw is None:
                 raise NotFound(f"no execution {execution_id!r}")
             current = Execution.model_validate_json(str(raw))
-            if current.state not in allowed_from or target not in TRANSITIONS[current.state]:
+            if not move.applies_to(current.state):
                 raise Abort((current, False))
             busy_key[0] = None
-            if target in FINAL_STATES and current.request.session_id:
+            if move.target in FINAL_STATES and current.request.session_id:
                 candidate = _busy(current.request.session_id)
                 pipe.watch(candidate)
                 if pipe.get(candidate) == execution_id:
                     busy_key[0] = candidate
-            return change(current), True
+            return move.change(current), True
 
         def write(pipe: Any, value: tuple[Execution, bool]) -> None:
             self._bookkeep(pipe, value[0], busy_key[0])

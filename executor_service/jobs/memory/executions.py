@@ -13,17 +13,19 @@ import bisect
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from datetime import timedelta
 
 from executor_service.errors import NotFound, Overloaded, QuotaExceeded, SessionBusy
 from executor_service.jobs.event import Event, EventKind
 from executor_service.jobs.execution import (
     FINAL_STATES,
-    TRANSITIONS,
     Execution,
     ExecutionError,
     ExecutionState,
+    Move,
+    cancel_move,
+    claim_move,
+    fail_move,
+    finish_move,
 )
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.memory.base import Shared, alive, wire
@@ -36,7 +38,6 @@ from executor_service.settings import Settings
 
 READ_COUNT = 500  # events one read returns at most, as XREAD COUNT in Redis
 StreamId = tuple[int, int]  # (milliseconds, sequence): ordered as Redis orders entry ids
-Change = Callable[[Execution], Execution]
 
 
 def parse_stream_id(text: str) -> StreamId:
@@ -148,35 +149,11 @@ class MemoryExecutionStore:
     # transitions ----------------------------------------------------------------------------
 
     def claim(self, execution_id: str, worker: str) -> Execution | None:
-        now = utcnow()
-
-        def start(current: Execution) -> Execution:
-            return current.model_copy(
-                update={
-                    "state": ExecutionState.RUNNING,
-                    "started_at": now,
-                    "worker": worker,
-                    "claimed_at": now,
-                    "claims": current.claims + 1,
-                    "lease_expires_at": now + timedelta(seconds=current.lease_s),
-                }
-            )
-
-        execution, changed = self._transition(
-            execution_id, frozenset({ExecutionState.QUEUED}), ExecutionState.RUNNING, start
-        )
+        execution, changed = self._transition(execution_id, claim_move(worker, utcnow()))
         return execution if changed else None
 
     def finish(self, execution_id: str, result: RunResult) -> tuple[Execution, bool]:
-        now = utcnow()
-        return self._transition(
-            execution_id,
-            frozenset({ExecutionState.RUNNING}),
-            ExecutionState.FINISHED,
-            lambda current: current.model_copy(
-                update={"state": ExecutionState.FINISHED, "finished_at": now, "result": result}
-            ),
-        )
+        return self._transition(execution_id, finish_move(result, utcnow()))
 
     def fail(
         self,
@@ -185,27 +162,11 @@ class MemoryExecutionStore:
         *,
         only_from: frozenset[ExecutionState] | None = None,
     ) -> tuple[Execution, bool]:
-        now = utcnow()
-        return self._transition(
-            execution_id,
-            only_from or frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
-            ExecutionState.FAILED,
-            lambda current: current.model_copy(
-                update={"state": ExecutionState.FAILED, "finished_at": now, "error": error}
-            ),
-        )
+        return self._transition(execution_id, fail_move(error, utcnow(), only_from))
 
     def cancel(self, execution_id: str, tenant: str) -> tuple[Execution, bool]:
         self.get(execution_id, tenant)
-        now = utcnow()
-        return self._transition(
-            execution_id,
-            frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
-            ExecutionState.CANCELLED,
-            lambda current: current.model_copy(
-                update={"state": ExecutionState.CANCELLED, "finished_at": now}
-            ),
-        )
+        return self._transition(execution_id, cancel_move(utcnow()))
 
     def attach_partial_result(self, execution_id: str, result: RunResult) -> None:
         """Keep what a cancelled run produced before it was killed; the state stays cancelled."""
@@ -231,18 +192,16 @@ class MemoryExecutionStore:
     def _transition(
         self,
         execution_id: str,
-        allowed_from: frozenset[ExecutionState],
-        target: ExecutionState,
-        change: Change,
+        move: Move,
     ) -> tuple[Execution, bool]:
-        """Apply `change` if the record is in `allowed_from`; (record, whether it changed)."""
+        """Apply `move` if the record is in a state it may leave; (record, whether it moved)."""
         with self._shared.cond:
             current = self._live(execution_id)
             if current is None:
                 raise NotFound(f"no execution {execution_id!r}")
-            if current.state not in allowed_from or target not in TRANSITIONS[current.state]:
+            if not move.applies_to(current.state):
                 return current, False
-            updated = wire(change(current))
+            updated = wire(move.change(current))
             self._bookkeep(updated)
             return updated, True
 
