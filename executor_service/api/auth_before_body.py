@@ -17,8 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from executor_service.api.deps import KEY_STATE, authenticate
 from executor_service.api.error_responses import error_response
 from executor_service.errors import ServiceError
-from executor_service.jobs.redis_base import RETRY_AFTER_S
 from executor_service.jobs.store import KeyStore
+from executor_service.jobs.store_rules import RETRY_AFTER_S
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from executor_service.api.schemas import ErrorBody, ErrorDetail
 from executor_service.errors import ServiceError
-from executor_service.jobs.redis_base import RETRY_AFTER_S
+from executor_service.jobs.store_rules import RETRY_AFTER_S
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,7 @@ from executor_service.api.schemas import ErrorBody, ExecutionBatch, ExecutionCre
 from executor_service.api.services import Services
 from executor_service.errors import NotFound, QuotaExceeded, ServiceError
 from executor_service.jobs.execution import ExecutionView
-from executor_service.jobs.redis_base import RETRY_AFTER_S
+from executor_service.jobs.store_rules import RETRY_AFTER_S
 
 EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")  # a Redis stream entry id
 

@@ -16,8 +16,6 @@ from redis.retry import Retry
 
 PREFIX = "as:"
 SOCKET_TIMEOUT_S = 10.0
-MAX_BLOCK_S = 2.0
-RETRY_AFTER_S = 5
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from executor_service.errors import NotFound, Overloaded, QuotaExceeded, SessionBusy
+from executor_service.errors import NotFound
 from executor_service.jobs.event import Event, EventKind
 from executor_service.jobs.execution import (
     FINAL_STATES,
@@ -36,7 +36,15 @@ from executor_service.jobs.execution import (
     finish_move,
 )
 from executor_service.jobs.ids import utcnow
-from executor_service.jobs.redis_base import MAX_BLOCK_S, RETRY_AFTER_S, Abort, key, watched
+from executor_service.jobs.redis_base import Abort, key, watched
+from executor_service.jobs.store_rules import (
+    MAX_BLOCK_S,
+    over_concurrency,
+    over_stored_bytes,
+    queue_full,
+    session_busy,
+    stored_size,
+)
 from executor_service.jobs.tenant import ApiKey
 from executor_service.sandbox.runner import Stream
 from executor_service.sandbox.spec import MAX_WALL_TIME_S, RunResult
@@ -85,14 +93,6 @@ def _state_data(state: ExecutionState) -> str:
     return json.dumps({"state": state.value})
 
 
-def stored_size(record: Execution) -> int:
-    """What an ended record costs the store: its JSON, plus its output again in the event stream."""
-    size = len(record.model_dump_json())
-    if record.result is not None:
-        size += len(record.result.stdout.encode()) + len(record.result.stderr.encode())
-    return size
-
-
 class RedisExecutionStore:
     """One instance per process; redis-py's pool makes it safe to share between threads."""
 
@@ -137,24 +137,14 @@ class RedisExecutionStore:
                 time.time(),
             ],
         )
-        if outcome == "overloaded":
-            raise Overloaded("the queue is full; retry later", retry_after_s=RETRY_AFTER_S)
-        if outcome == "quota":
-            raise QuotaExceeded(
-                f"at most {key.max_concurrency} executions may be queued or running for this "
-                "key; wait for one to end",
-                retry_after_s=RETRY_AFTER_S,
-            )
-        if outcome == "stored":
-            raise QuotaExceeded(
-                f"this key's stored results are over its {key.max_stored_bytes} bytes; they "
-                f"expire {ttl} s after they end",
-                retry_after_s=RETRY_AFTER_S * 12,
-            )
-        if outcome == "busy":
-            raise SessionBusy(
-                "another execution of this session is queued or running", field="session_id"
-            )
+        refusal = {
+            "overloaded": queue_full,
+            "quota": lambda: over_concurrency(key),
+            "stored": lambda: over_stored_bytes(key, ttl),
+            "busy": session_busy,
+        }.get(str(outcome))
+        if refusal is not None:
+            raise refusal()
 
     def get(self, execution_id: str, tenant: str | None = None) -> Execution:
         raw = self._redis.get(_ex(execution_id))

@@ -15,8 +15,9 @@ from typing import Any
 import redis
 from pydantic import TypeAdapter
 
-from executor_service.jobs.redis_base import MAX_BLOCK_S, key
+from executor_service.jobs.redis_base import key
 from executor_service.jobs.session_commands import SessionCommand, SessionReply
+from executor_service.jobs.store_rules import MAX_BLOCK_S
 
 _QUEUE = key("sessionops")
 _REPLY: TypeAdapter[SessionReply] = TypeAdapter(SessionReply)

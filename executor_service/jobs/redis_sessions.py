@@ -14,9 +14,10 @@ from typing import Any
 
 import redis
 
-from executor_service.errors import NotFound, QuotaExceeded
-from executor_service.jobs.redis_base import RETRY_AFTER_S, key, watched
+from executor_service.errors import NotFound
+from executor_service.jobs.redis_base import key, watched
 from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.store_rules import over_sessions
 from executor_service.settings import Settings
 
 _CREATE = """
@@ -48,10 +49,7 @@ class RedisSessionStore:
             args=[session.id, session.model_dump_json(), limit],
         )
         if not created:
-            raise QuotaExceeded(
-                f"this key may keep at most {limit} sessions open; delete one first",
-                retry_after_s=RETRY_AFTER_S,
-            )
+            raise over_sessions(limit)
 
     def get(self, session_id: str, tenant: str | None = None) -> Session:
         raw = self._redis.get(key("se", session_id))

@@ -11,7 +11,6 @@ import time
 import uuid
 
 from executor_service.errors import Overloaded, SandboxError, error_for_code
-from executor_service.jobs.redis_base import RETRY_AFTER_S
 from executor_service.jobs.session_commands import (
     Refused,
     SessionCommand,
@@ -19,6 +18,7 @@ from executor_service.jobs.session_commands import (
     SessionReply,
 )
 from executor_service.jobs.store import SessionOpQueue
+from executor_service.jobs.store_rules import RETRY_AFTER_S
 from executor_service.settings import Settings
 
 

@@ -14,7 +14,7 @@ import json
 import time
 from collections import defaultdict
 
-from executor_service.errors import NotFound, Overloaded, QuotaExceeded, SessionBusy
+from executor_service.errors import NotFound
 from executor_service.jobs.event import Event, EventKind
 from executor_service.jobs.execution import (
     FINAL_STATES,
@@ -29,8 +29,14 @@ from executor_service.jobs.execution import (
 )
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.memory.base import Shared, alive, wire
-from executor_service.jobs.redis_base import MAX_BLOCK_S, RETRY_AFTER_S
-from executor_service.jobs.redis_executions import stored_size
+from executor_service.jobs.store_rules import (
+    MAX_BLOCK_S,
+    over_concurrency,
+    over_stored_bytes,
+    queue_full,
+    session_busy,
+    stored_size,
+)
 from executor_service.jobs.tenant import ApiKey
 from executor_service.sandbox.runner import Stream
 from executor_service.sandbox.spec import RunResult
@@ -97,30 +103,19 @@ class MemoryExecutionStore:
         with self._shared.cond:
             now = time.time()
             if len(self._queued) >= max_queued:
-                raise Overloaded("the queue is full; retry later", retry_after_s=RETRY_AFTER_S)
+                raise queue_full()
             if len(self._active[tenant]) >= key.max_concurrency:
-                raise QuotaExceeded(
-                    f"at most {key.max_concurrency} executions may be queued or running for "
-                    "this key; wait for one to end",
-                    retry_after_s=RETRY_AFTER_S,
-                )
+                raise over_concurrency(key)
             # Like the Redis store: expired results leave the tenant's count only at admission.
             for other, (expires_at, size) in list(self._stored[tenant].items()):
                 if expires_at <= now:
                     self._stored_bytes[tenant] -= size
                     del self._stored[tenant][other]
             if self._stored_bytes[tenant] >= key.max_stored_bytes:
-                raise QuotaExceeded(
-                    f"this key's stored results are over its {key.max_stored_bytes} bytes; they "
-                    f"expire {ttl} s after they end",
-                    retry_after_s=RETRY_AFTER_S * 12,
-                )
+                raise over_stored_bytes(key, ttl)
             if session_id:
                 if session_id in self._busy:
-                    raise SessionBusy(
-                        "another execution of this session is queued or running",
-                        field="session_id",
-                    )
+                    raise session_busy()
                 self._busy[session_id] = ident
             self._records[ident] = wire(execution)
             self._ends.pop(ident, None)

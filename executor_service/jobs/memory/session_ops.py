@@ -11,8 +11,8 @@ from collections import deque
 from pydantic import TypeAdapter
 
 from executor_service.jobs.memory.base import Shared
-from executor_service.jobs.redis_base import MAX_BLOCK_S
 from executor_service.jobs.session_commands import SessionCommand, SessionReply
+from executor_service.jobs.store_rules import MAX_BLOCK_S
 
 _REPLY: TypeAdapter[SessionReply] = TypeAdapter(SessionReply)
 

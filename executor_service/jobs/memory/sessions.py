@@ -6,10 +6,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from executor_service.errors import NotFound, QuotaExceeded
+from executor_service.errors import NotFound
 from executor_service.jobs.memory.base import Shared, alive, wire
-from executor_service.jobs.redis_base import RETRY_AFTER_S
 from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.store_rules import over_sessions
 from executor_service.settings import Settings
 
 
@@ -26,10 +26,7 @@ class MemorySessionStore:
     def create(self, session: Session, *, limit: int) -> None:
         with self._shared.cond:
             if len(self._open[session.tenant]) >= limit:
-                raise QuotaExceeded(
-                    f"this key may keep at most {limit} sessions open; delete one first",
-                    retry_after_s=RETRY_AFTER_S,
-                )
+                raise over_sessions(limit)
             self._records[session.id] = wire(session)
             self._ends.pop(session.id, None)
             self._open[session.tenant].add(session.id)
