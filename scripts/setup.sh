@@ -6,6 +6,9 @@
 # user with Docker already running it uses what is there and installs nothing system-wide.
 # Idempotent: a second run finds everything in place, changes nothing and takes seconds.
 #
+# gVisor: Debian's runsc is installed and registered with the engine as the runtime `runsc` (see
+# step 2b), so a policy with `runtime: runsc` can run its sandboxes in gVisor's user-space kernel.
+#
 # Environment: EXECUTOR_REDIS_URL (default redis://127.0.0.1:6379/0) and the other EXECUTOR_*
 # settings the image builder reads (EXECUTOR_IMAGE_PREFIX, EXECUTOR_DOCKER_URL).
 set -euo pipefail
@@ -15,6 +18,10 @@ export DEBIAN_FRONTEND=noninteractive
 REDIS_URL="${EXECUTOR_REDIS_URL:-redis://127.0.0.1:6379/0}"
 DATA_DIR=/srv/agent-sandbox/data
 LOG_DIR=/var/log/agent-sandbox
+DAEMON_JSON=/etc/docker/daemon.json
+# ptrace: the kvm platform hangs in these VMs; network none: gVisor's own network stack fails on
+# this kernel, and sandboxes have no network anyway.
+RUNSC_ARGS=(--platform=ptrace --network=none)
 # Kept in step with executor_service/sandbox/images.py (OFFICIAL_BASE, OFFLINE_BASE).
 BASE_IMAGES=(debian:bookworm-slim agent-sandbox/base:bookworm)
 
@@ -96,6 +103,97 @@ $(cat /var/run/docker.pid 2>/dev/null || echo none); DOCKER_HOST=${DOCKER_HOST:-
         waited=$((waited + 1))
     done
     say docker "$how; engine answers after ${waited} s"
+}
+
+# 2b. gVisor: Debian's runsc, registered with the engine as the runtime `runsc`. The daemon.json
+# entry is written before step 2 so a dockerd started there reads it; an engine already running
+# is told to reload its configuration (SIGHUP), never restarted under other people's containers.
+runsc_path() { command -v runsc 2>/dev/null || true; }
+
+# Merges the runsc entry into daemon.json, keeping every other key and any further runsc flags
+# (e.g. --host-uds=...); prints what it did. Writes nothing when the entry is already right.
+runsc_merge() {
+    uv run --frozen --no-sync python - "$DAEMON_JSON" "$1" "${RUNSC_ARGS[@]}" <<'PY'
+import json
+import os
+import sys
+from pathlib import Path
+
+path, binary, required = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+config = json.loads(path.read_text()) if path.exists() else {}
+entry = config.setdefault("runtimes", {}).setdefault("runsc", {})
+keys = {arg.split("=", 1)[0] for arg in required}
+kept = [arg for arg in entry.get("runtimeArgs", []) if arg.split("=", 1)[0] not in keys]
+wanted = {"path": binary, "runtimeArgs": required + kept}
+if entry == wanted:
+    print("unchanged")
+    sys.exit(0)
+entry.clear()
+entry.update(wanted)
+path.parent.mkdir(parents=True, exist_ok=True)
+temporary = path.with_name(path.name + ".tmp")
+temporary.write_text(json.dumps(config, indent=4) + "\n")
+os.chmod(temporary, 0o644)
+os.replace(temporary, path)
+print("written")
+PY
+}
+
+# The engine's loaded runsc entry: "absent", "stale" (not as in daemon.json) or "as-configured"
+# followed by its path and arguments.
+runsc_in_engine() {
+    docker info --format '{{json .Runtimes}}' 2>/dev/null |
+        uv run --frozen --no-sync python -c '
+import json, sys
+from pathlib import Path
+
+loaded = json.loads(sys.stdin.read() or "{}").get("runsc")
+path = Path(sys.argv[1])
+wanted = json.loads(path.read_text()).get("runtimes", {}).get("runsc") if path.exists() else None
+if loaded is None:
+    print("absent")
+elif wanted is None or {"runtimeArgs": [], **loaded} == {"runtimeArgs": [], **wanted}:
+    print("as-configured", loaded["path"], *loaded.get("runtimeArgs", []))
+else:
+    print("stale")
+' "$DAEMON_JSON"
+}
+
+register_runsc() {
+    is_root || return 0
+    if [ -z "$(runsc_path)" ]; then
+        apt_install runsc
+        say runsc "installed Debian's runsc ($(runsc_path))"
+    fi
+    if [ "$(runsc_merge "$(runsc_path)")" = written ]; then
+        say runsc "wrote runtime runsc ($(runsc_path) ${RUNSC_ARGS[*]}) into $DAEMON_JSON"
+    fi
+}
+
+step_runsc() {
+    local state loaded
+    read -r state loaded < <(runsc_in_engine)
+    if [ "$state" = as-configured ]; then
+        say runsc "engine lists runtime runsc ($loaded)"
+        return
+    fi
+    if ! is_root; then
+        incomplete+=("gVisor: the engine's runtime runsc is $state (run this script as root once)")
+        say runsc "engine's runtime runsc is $state"
+        return
+    fi
+    dockerd_alive || die "runsc is in $DAEMON_JSON but the engine's entry is $state, and no \
+dockerd pid in /var/run/docker.pid to reload: restart the engine yourself"
+    kill -HUP "$(cat /var/run/docker.pid)"
+    local waited=0
+    until read -r state loaded < <(runsc_in_engine) && [ "$state" = as-configured ]; do
+        [ "$waited" -ge 10 ] && die "dockerd did not load runsc within 10 s of SIGHUP; check \
+$DAEMON_JSON and $LOG_DIR/dockerd.log"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    say runsc "dockerd reloaded $DAEMON_JSON (SIGHUP); engine lists runsc ($loaded) after \
+${waited} s"
 }
 
 # 3. Redis at EXECUTOR_REDIS_URL; tests also need the redis-server binary for their own servers.
@@ -247,7 +345,9 @@ step_images() {
 }
 
 step_uv
+register_runsc
 step_docker
+step_runsc
 step_redis
 step_base
 step_data
