@@ -6,10 +6,10 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from executor_service.errors import LimitAboveCeiling
-from executor_service.sandbox.spec import Limits, LimitsOverride, Mount
+from executor_service.errors import InvalidRequest, LimitAboveCeiling
+from executor_service.sandbox.spec import GVISOR_MIN_PIDS, Limits, LimitsOverride, Mount
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -98,6 +98,17 @@ class Policy(_Closed):
                 raise ValueError(f"language {language!r} is not a plain lower-case name")
         return value
 
+    @field_validator("runtime")
+    @classmethod
+    def _room_for_gvisor(cls, value: str, info: ValidationInfo) -> str:
+        limits = info.data.get("limits")  # absent when the limits themselves were refused
+        if value == "runsc" and limits is not None and limits.pids < GVISOR_MIN_PIDS:
+            raise ValueError(
+                f"runsc needs limits.pids of at least {GVISOR_MIN_PIDS} (gVisor's own threads "
+                f"count against it), not {limits.pids}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _distinct_mounts(self) -> Policy:
         targets = [mount.sandbox_path for mount in self.mounts]
@@ -117,4 +128,11 @@ class Policy(_Closed):
                     f"{field_name}={value} is above policy {self.name!r}'s ceiling of {ceiling}",
                     field=f"limits.{field_name}",
                 )
+        if self.runtime == "runsc" and wanted.get("pids", GVISOR_MIN_PIDS) < GVISOR_MIN_PIDS:
+            # Fewer would not tighten anything: the sandbox could not start at all.
+            raise InvalidRequest(
+                f"pids={wanted['pids']} is below {GVISOR_MIN_PIDS}, the least policy "
+                f"{self.name!r} can run with under gVisor (its own threads count)",
+                field="limits.pids",
+            )
         return self.limits.model_copy(update=wanted)

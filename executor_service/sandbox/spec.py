@@ -21,6 +21,9 @@ MAX_NOFILE = 65_536
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MAX_WORKSPACE_MB = 16_384
 MAX_CPUS = 64.0
+# Under gVisor (runsc) the sandbox's pids limit also counts gVisor's own threads: below about 100
+# a container cannot even start its first exec, so a runsc sandbox gets at least this many.
+GVISOR_MIN_PIDS = 128
 
 
 class Limits(BaseModel):

@@ -339,7 +339,12 @@ async def test_policies_are_those_of_the_key_without_host_paths(
     api: httpx.AsyncClient, tenants: Tenants
 ) -> None:
     mine = (await api.get("/v1/policies", headers=tenants.acme)).json()["policies"]
-    assert [item["name"] for item in mine] == ["data-readonly", "default", "strict"]
+    assert [item["name"] for item in mine] == [
+        "data-readonly",
+        "default",
+        "strict",
+        "strict-gvisor",
+    ]
     readonly = next(item for item in mine if item["name"] == "data-readonly")
     assert readonly["mounts"] == [{"sandbox_path": "/data"}]
     assert "/srv/agent-sandbox" not in json.dumps(mine)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from executor_service.errors import ConfigError, LimitAboveCeiling
+from executor_service.errors import ConfigError, InvalidRequest, LimitAboveCeiling
 from executor_service.policy.loader import load_policies, load_policy
 from executor_service.sandbox.catalogue import Catalogue, load_catalogue
-from executor_service.sandbox.spec import LimitsOverride
+from executor_service.sandbox.spec import GVISOR_MIN_PIDS, LimitsOverride
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -34,8 +34,10 @@ limits: {wall_time_s: 5, memory_mb: 128}
 
 def test_shipped_policies_load(catalogue: Catalogue) -> None:
     policies = load_policies(ROOT / "policies", catalogue)
-    assert set(policies) == {"default", "strict", "data-readonly"}
+    assert set(policies) == {"default", "strict", "data-readonly", "strict-gvisor"}
     assert policies["strict"].limits.memory_mb < policies["default"].limits.memory_mb
+    assert policies["strict-gvisor"].runtime == "runsc"
+    assert policies["strict-gvisor"].limits.pids >= GVISOR_MIN_PIDS
     assert all(policy.network.mode == "none" for policy in policies.values())
 
 
@@ -83,3 +85,18 @@ def test_a_request_may_tighten_but_never_loosen(tmp_path: Path) -> None:
     with pytest.raises(LimitAboveCeiling) as caught:
         policy.effective_limits(LimitsOverride(memory_mb=129))
     assert caught.value.field == "limits.memory_mb"
+
+
+def test_a_runsc_policy_needs_room_for_gvisors_threads(tmp_path: Path) -> None:
+    body = GOOD.replace("memory_mb: 128}", "memory_mb: 128, pids: 64}") + "runtime: runsc\n"
+    with pytest.raises(ConfigError, match=r"ok\.yaml: field runtime: .*limits\.pids .*128.*not 64"):
+        load_policy(write(tmp_path, "ok", body))
+    # The same limits under runc are fine, and runsc with 128 is.
+    assert load_policy(write(tmp_path, "ok", body.replace("runsc", "runc"))).limits.pids == 64
+    policy = load_policy(write(tmp_path, "ok", body.replace("pids: 64", "pids: 200")))
+    assert policy.runtime == "runsc"
+    # A request may not tighten below the floor either: the sandbox could not start.
+    assert policy.effective_limits(LimitsOverride(pids=128)).pids == 128
+    with pytest.raises(InvalidRequest) as caught:
+        policy.effective_limits(LimitsOverride(pids=64))
+    assert caught.value.field == "limits.pids"
