@@ -30,11 +30,18 @@ from executor_service.errors import ImageMissing, NotFound, SandboxError, Servic
 from executor_service.sandbox import transfer, workspace
 from executor_service.sandbox.cgroup import Usage, read_pids, read_usage
 from executor_service.sandbox.exec_output import FrameDecoder
-from executor_service.sandbox.hardening import CODE_USER, WORKSPACE, container_options
+from executor_service.sandbox.hardening import (
+    WORKSPACE,
+    code_uid_from_label,
+    container_options,
+    draw_code_uid,
+    user,
+)
 from executor_service.sandbox.runner import (
     DEADLINE_LABEL,
     MANAGED_LABEL,
     MAX_LIST_ENTRIES,
+    UID_LABEL,
     FileListing,
     OutputCallback,
     Sandbox,
@@ -52,6 +59,8 @@ POLL_S = 0.25
 EXEC_INSPECT_EVERY_S = 1.0
 DRAIN_S = 0.5
 HOUSEKEEPING_TIMEOUT_S = 30.0
+# Code uids of sandboxes whose handles were rebuilt from an id, read from their label once each.
+KNOWN_UIDS_MAX = 4096
 SIGKILL_EXIT = 137
 # Runs we cut short; their container is already killed when `run` returns.
 STOPPED = frozenset({RunStatus.TIMEOUT, RunStatus.CANCELLED, RunStatus.OUTPUT_LIMIT})
@@ -101,6 +110,8 @@ class DockerRunner:
         # A forced removal costs 150-300 ms; once the program has ended by itself the caller need
         # not wait for it. Runs cut short are still killed before `run` returns.
         self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-remove")
+        self._known_uids: dict[str, int] = {}
+        self._known_uids_lock = threading.Lock()
 
     def close(self) -> None:
         """Wait for background removals to finish (call before the process exits)."""
@@ -112,7 +123,10 @@ class DockerRunner:
         self, config: SandboxConfig, *, single_use: bool = True, lifetime_s: float | None = None
     ) -> Sandbox:
         lifetime = config.limits.wall_time_s if lifetime_s is None else lifetime_s
-        options = container_options(config, deadline=time.time() + lifetime + self._grace_s)
+        code_uid = draw_code_uid()
+        options = container_options(
+            config, deadline=time.time() + lifetime + self._grace_s, code_uid=code_uid
+        )
         with _engine_errors():
             container = self._client.containers.create(**options)
         try:
@@ -121,9 +135,13 @@ class DockerRunner:
         except BaseException:
             self.destroy(str(container.id))
             raise
-        return Sandbox(id=str(container.id), config=config, single_use=single_use)
+        return Sandbox(
+            id=str(container.id), config=config, single_use=single_use, code_uid=code_uid
+        )
 
     def destroy(self, sandbox_id: str) -> None:
+        with self._known_uids_lock:
+            self._known_uids.pop(sandbox_id, None)
         try:
             self._api.remove_container(sandbox_id, force=True, v=True)
         except docker.errors.NotFound:
@@ -212,7 +230,7 @@ class DockerRunner:
             placing = transfer.put_request(program.files, then_run=argv)
             argv, payload = placing.argv, placing.stdin
         outcome = self._exec(
-            sandbox.id,
+            sandbox,
             argv,
             stdin=payload + program.stdin if (program.files or program.stdin) else None,
             env=program.env,
@@ -264,9 +282,30 @@ class DockerRunner:
             return RunStatus.MEMORY_LIMIT, f"memory limit of {limits.memory_mb} MB reached; killed"
         return RunStatus.ERROR, f"exited with code {outcome.exit_code}"
 
+    def _code_uid(self, sandbox: Sandbox) -> int:
+        """The uid the sandbox's code runs as: the handle's, else its container's label.
+
+        A handle rebuilt from the id alone (a session's, in another worker) costs one inspect
+        the first time this process sees it; later runs find the uid here.
+        """
+        if sandbox.code_uid is not None:
+            return sandbox.code_uid
+        with self._known_uids_lock:
+            known = self._known_uids.get(sandbox.id)
+        if known is not None:
+            return known
+        with _engine_errors():
+            labels = self._api.inspect_container(sandbox.id)["Config"].get("Labels") or {}
+        uid = code_uid_from_label(labels.get(UID_LABEL))
+        with self._known_uids_lock:
+            while len(self._known_uids) >= KNOWN_UIDS_MAX:
+                del self._known_uids[next(iter(self._known_uids))]
+            self._known_uids[sandbox.id] = uid
+        return uid
+
     def _exec(
         self,
-        sandbox_id: str,
+        sandbox: Sandbox,
         argv: Sequence[str],
         *,
         stdin: bytes | None,
@@ -277,12 +316,13 @@ class DockerRunner:
         cancel: threading.Event | None = None,
     ) -> _ExecOutcome:
         """Run one process as the code's user, feeding stdin and reading output until it ends."""
+        code_user = user(self._code_uid(sandbox))
         with _engine_errors():
             exec_id = self._api.exec_create(
-                sandbox_id,
+                sandbox.id,
                 list(argv),
                 stdin=stdin is not None,
-                user=CODE_USER,
+                user=code_user,
                 workdir=WORKSPACE,
                 environment=dict(env),
             )["Id"]
@@ -341,7 +381,7 @@ class DockerRunner:
             # kill(-1) spares the caller and the keeper (another uid); repeat to catch forks.
             for _ in range(3):
                 self._exec(
-                    sandbox.id,
+                    sandbox,
                     ["/bin/sh", "-c", "kill -KILL -1"],
                     stdin=None,
                     env={},
@@ -369,7 +409,7 @@ class DockerRunner:
             return
         try:
             self._exec(
-                sandbox.id,
+                sandbox,
                 ["/bin/sh", "-c", "kill -KILL -1; kill -KILL -1; kill -KILL -1"],
                 stdin=None,
                 env={},
@@ -484,7 +524,7 @@ class DockerRunner:
         cap: int = 65536,
     ) -> _ExecOutcome:
         outcome = self._exec(
-            sandbox.id, argv, stdin=stdin, env={}, wall_time_s=HOUSEKEEPING_TIMEOUT_S, cap=cap
+            sandbox, argv, stdin=stdin, env={}, wall_time_s=HOUSEKEEPING_TIMEOUT_S, cap=cap
         )
         if outcome.stopped is not None:
             raise SandboxError(f"workspace operation {argv[0]} did not finish ({outcome.stopped})")

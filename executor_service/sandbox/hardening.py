@@ -3,27 +3,71 @@
 Pure data in, keyword arguments for docker-py's `containers.create` out, so the posture can be read
 and unit-tested without an engine. Nothing here may be loosened by a request: only limits (which a
 policy bounds) and the policy's own read-only mounts and runtime reach it.
+
+What the sandbox still learns of the host through `/proc/self/mountinfo` under runc, which no
+option of the engine can hide: the root filesystem's overlay options (lowerdir, upperdir and
+workdir under the engine's data root, e.g. /var/lib/docker/overlay2/...), the engine's init binary
+(e.g. /usr/bin/tini-static at /usr/sbin/docker-init), and for every policy mount the host path of
+its source within the host filesystem that holds it (the kernel shows a bind mount's root as that
+path; a symlink does not help, the kernel shows its target). A policy hides its data's path only by
+giving the data a filesystem of its own (then "/" shows) or a neutral name. The engine's own
+per-container /etc/hostname (/var/lib/docker/containers/<id>/hostname) is replaced by /dev/null.
+Under gVisor the sentry writes mountinfo itself and none of these paths appear.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from executor_service.sandbox.runner import DEADLINE_LABEL, MANAGED_LABEL
+from executor_service.errors import SandboxError
+from executor_service.sandbox.runner import DEADLINE_LABEL, MANAGED_LABEL, UID_LABEL
 from executor_service.sandbox.spec import SandboxConfig
 
 WORKSPACE = "/workspace"
-# The code runs as CODE_USER; the idle process that keeps a prepared container alive runs as
-# KEEPER_USER, so code cannot signal or trace it (and `kill -1` after a timeout spares it).
-CODE_USER = "10001:10001"
-KEEPER_USER = "10002:10001"
-CODE_UID = 10001
+# Every sandbox gets a uid of its own, so per-user kernel limits (inotify instances and watches,
+# RLIMIT_NPROC, user namespaces, POSIX message queue bytes) are per sandbox, not shared by every
+# tenant. The code runs as an even uid drawn at random from UID_PAIRS pairs above UID_BASE (far
+# above host users and the usual subordinate-uid ranges, below runc's limit of 2**31 - 1); the idle
+# process that keeps a prepared container alive runs as the odd uid just above it, so the code
+# cannot signal or trace it and `kill -KILL -1` after a timeout spares it. Two sandboxes share a
+# uid only if their draws are equal: with n live sandboxes on one engine that is about
+# n * n / 2**29 (2e-5 for 100, 2e-3 for 1,000), and such a pair only shares those limits again
+# (their processes are in separate pid namespaces). Nothing inside can change uid (no capabilities,
+# no-new-privileges). The uids have no passwd entry: the images set HOME (the workspace) and
+# MPLCONFIGDIR (under /tmp), and USER_ENVIRONMENT names a user for programs that ask (getpass).
+UID_BASE = 1 << 30
+UID_PAIRS = 1 << 28
+USER_ENVIRONMENT = {"USER": "sandbox", "LOGNAME": "sandbox"}
 KEEPER_COMMAND = ["sleep", "infinity"]
 HOSTNAME = "sandbox"
 MIB = 1024 * 1024
+
+
+def draw_code_uid() -> int:
+    """A fresh random uid for one sandbox's code (its keeper's is the next one)."""
+    return UID_BASE + 2 * secrets.randbelow(UID_PAIRS)
+
+
+def keeper_uid(code_uid: int) -> int:
+    return code_uid + 1
+
+
+def user(uid: int) -> str:
+    """The "uid:gid" docker wants: each sandbox's uids are their own groups too."""
+    return f"{uid}:{uid}"
+
+
+def code_uid_from_label(value: str | None) -> int:
+    """The code's uid as the container's label records it, checked to be one we draw."""
+    if value is not None and value.isdigit():
+        uid = int(value)
+        if UID_BASE <= uid < UID_BASE + 2 * UID_PAIRS and uid % 2 == 0:
+            return uid
+    raise SandboxError(f"sandbox has no valid {UID_LABEL} label: {value!r}")
 
 
 @cache
@@ -36,8 +80,12 @@ def seccomp_profile() -> str:
     return json.dumps(json.loads(text), separators=(",", ":"))
 
 
-def container_options(config: SandboxConfig, *, deadline: float) -> dict[str, Any]:
-    """Keyword arguments for `containers.create`, with every hardening default applied."""
+def container_options(config: SandboxConfig, *, deadline: float, code_uid: int) -> dict[str, Any]:
+    """Keyword arguments for `containers.create`, with every hardening default applied.
+
+    `code_uid` (from `draw_code_uid`) owns the workspace and /tmp and is recorded in a label, so
+    a handle rebuilt from the container id alone can learn whom to run the code as.
+    """
     limits = config.limits
     memory = f"{limits.memory_mb}m"
     workspace_bytes = limits.workspace_mb * MIB
@@ -45,15 +93,33 @@ def container_options(config: SandboxConfig, *, deadline: float) -> dict[str, An
         **config.labels,
         MANAGED_LABEL: "1",
         DEADLINE_LABEL: f"{deadline:.0f}",
+        UID_LABEL: str(code_uid),
     }
+    mounts = [
+        {
+            "Type": "bind",
+            "Source": mount.host_path,
+            "Target": mount.sandbox_path,
+            "ReadOnly": True,
+            "BindOptions": {"Propagation": "rprivate"},
+        }
+        for mount in config.mounts
+    ]
+    # Otherwise the engine bind-mounts its own file, whose host path (the data root and the
+    # container's full id) mountinfo shows under runc; the hostname comes from uname, not this.
+    mounts.append(
+        {"Type": "bind", "Source": "/dev/null", "Target": "/etc/hostname", "ReadOnly": True}
+    )
     options: dict[str, Any] = {
         "image": config.image,
         "command": KEEPER_COMMAND,
-        "user": KEEPER_USER,
+        "user": user(keeper_uid(code_uid)),
         "working_dir": WORKSPACE,
         "hostname": HOSTNAME,
         "labels": labels,
-        "environment": {},  # only the image's own variables; nothing of the host's
+        # Only the image's variables (HOME, MPLCONFIGDIR, ...) and a user name for programs that
+        # ask for one (getpass): the drawn uids have no passwd entry. Nothing of the host's.
+        "environment": dict(USER_ENVIRONMENT),
         "detach": True,
         "init": True,
         # No network: no interface but loopback, no route, no resolv.conf from the host. Cheaper
@@ -79,20 +145,12 @@ def container_options(config: SandboxConfig, *, deadline: float) -> dict[str, An
         ],
         # tmpfs pages count against the memory limit, so these also bound disk use.
         "tmpfs": {
-            WORKSPACE: f"rw,exec,nosuid,nodev,size={limits.workspace_mb}m,uid={CODE_UID},"
-            f"gid={CODE_UID},mode=0755",
-            "/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777",  # noqa: S108 (inside the sandbox)
+            WORKSPACE: f"rw,exec,nosuid,nodev,size={limits.workspace_mb}m,uid={code_uid},"
+            f"gid={code_uid},mode=0755",
+            "/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmp_mb}m,uid={code_uid},"  # noqa: S108 (inside the sandbox)
+            f"gid={code_uid},mode=1777",
         },
-        "mounts": [
-            {
-                "Type": "bind",
-                "Source": mount.host_path,
-                "Target": mount.sandbox_path,
-                "ReadOnly": True,
-                "BindOptions": {"Propagation": "rprivate"},
-            }
-            for mount in config.mounts
-        ],
+        "mounts": mounts,
         "log_config": {"Type": "none", "Config": {}},  # output travels over exec, never to disk
     }
     if config.runtime is not None:

@@ -13,9 +13,10 @@ Stream = Literal["stdout", "stderr"]
 OutputCallback = Callable[[Stream, bytes], None]
 
 # Every container we create carries MANAGED_LABEL; DEADLINE_LABEL (epoch seconds) tells the reaper
-# when it may be removed whatever state its owner is in.
+# when it may be removed whatever state its owner is in; UID_LABEL records the uid its code runs as.
 MANAGED_LABEL = "agent-sandbox.managed"
 DEADLINE_LABEL = "agent-sandbox.deadline"
+UID_LABEL = "agent-sandbox.uid"
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,15 @@ class Sandbox:
 
     `single_use` sandboxes are destroyed after their one run (and killed on a timeout); session
     sandboxes live on between runs, and a timeout kills only the run's processes. A handle can be
-    rebuilt from the id alone in another process (the id is the container's).
+    rebuilt from the id alone in another process (the id is the container's). Each sandbox's code
+    runs as a uid of its own: `prepare` records it in `code_uid`; a rebuilt handle leaves it None
+    and the runner reads it from the container once.
     """
 
     id: str
     config: SandboxConfig
     single_use: bool = True
+    code_uid: int | None = None
 
 
 # How many names a listing returns by default; a workspace may hold far more.

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from executor_service.sandbox.docker_runner import DockerRunner
+from executor_service.sandbox.hardening import UID_BASE, UID_PAIRS
 from executor_service.sandbox.spec import Mount, RunStatus, SandboxConfig
 from tests.conftest import SandboxFactory
 
@@ -25,8 +26,9 @@ def test_process_is_not_root_and_has_no_capabilities(
 ) -> None:
     status = run_python(runner, sandboxes, "print(open('/proc/self/status').read())")
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    assert fields["Uid"].split() == ["10001"] * 4
-    assert fields["Gid"].split() == ["10001"] * 4
+    [uid] = set(fields["Uid"].split())  # real, effective, saved and filesystem uid agree
+    assert fields["Gid"].split() == [uid] * 4
+    assert UID_BASE <= int(uid) < UID_BASE + 2 * UID_PAIRS  # the sandbox's own, never root
     for capability_set in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert int(fields[capability_set].strip(), 16) == 0, capability_set
     assert fields["NoNewPrivs"].strip() == "1"
@@ -146,7 +148,8 @@ try:
     print('keeper environment READ')
 except PermissionError:
     print('keeper environment refused')
-print(open('/etc/hostname').read().strip())
+import socket
+print(socket.gethostname(), repr(open('/etc/hostname').read()))
 """
     assert os.environ["HOST_CANARY_SECRET"] == "s3cr3t-canary"
     lines = run_python(runner, sandboxes, code).splitlines()
@@ -155,7 +158,9 @@ print(open('/etc/hostname').read().strip())
     assert lines[2].startswith("False ")
     assert "HOST_CANARY_SECRET" not in lines[2]
     assert lines[3] == "keeper environment refused"
-    assert lines[4] == "sandbox"
+    # The name is the neutral one; /etc/hostname is empty rather than the engine's file, whose
+    # host path (with the container's full id) mountinfo would show.
+    assert lines[4] == "sandbox ''"
 
 
 def test_seccomp_refuses_io_uring_and_ptrace(

@@ -14,7 +14,7 @@ import pytest
 
 from executor_service.errors import ServiceError, UnsafePath
 from executor_service.sandbox.docker_runner import DockerRunner
-from executor_service.sandbox.hardening import CODE_USER, WORKSPACE
+from executor_service.sandbox.hardening import WORKSPACE, user
 from executor_service.sandbox.runner import Sandbox
 from executor_service.sandbox.spec import Program, RunResult, RunStatus
 from tests.conftest import SandboxFactory
@@ -119,8 +119,9 @@ def test_swapping_directories_for_links_during_transfers_never_escapes(
         "while :; do rm -rf d w; mkdir d w; echo inside > d/passwd; "
         "rm -rf d w; ln -s /etc d; ln -s /tmp/outside w; done"
     )
+    assert linked.code_uid is not None
     exec_id = docker_client.api.exec_create(
-        linked.id, ["/bin/sh", "-c", flip], user=CODE_USER, workdir=WORKSPACE
+        linked.id, ["/bin/sh", "-c", flip], user=user(linked.code_uid), workdir=WORKSPACE
     )["Id"]
     docker_client.api.exec_start(exec_id, detach=True)
     outcomes: set[str] = set()
