@@ -78,6 +78,8 @@ split() {
 }
 """.replace("WORKSPACE", WORKSPACE)
 
+# A size comes from find, not stat: coreutils' stat calls statx, which gVisor (Debian's runsc of
+# 2022-12) refuses with EINVAL.
 # fetch MAX PATH...: for each path a line "index status detail"; status ok is followed by exactly
 # `detail` bytes (zero-padded should the file shrink meanwhile), so the stream stays framed.
 FETCH_SCRIPT = (
@@ -100,7 +102,7 @@ for path do
         echo "$i special $n"
     elif [ ! -r "./$name" ]; then
         echo "$i unreadable $n"
-    elif ! size=$(stat -c %s -- "./$name" 2>/dev/null); then
+    elif ! size=$(find "./$name" -maxdepth 0 -printf %s 2>/dev/null) || [ -z "$size" ]; then
         echo "$i missing $n"
     elif [ "$size" -gt "$max" ]; then
         echo "$i big $size"
