@@ -351,7 +351,7 @@ class DockerRunner:
                     # then take what the engine still has in flight, and stop.
                     if now >= next_inspect:
                         next_inspect = now + EXEC_INSPECT_EVERY_S
-                        if not self._api.exec_inspect(exec_id)["Running"]:
+                        if self._exec_ended(sandbox.id, exec_id)[0]:
                             _drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
                             break
                     continue
@@ -368,9 +368,23 @@ class DockerRunner:
                 raw.close()
         exit_code = None
         if stopped is None:
-            with _engine_errors():
-                exit_code = self._api.exec_inspect(exec_id)["ExitCode"]
+            exit_code = self._exec_ended(sandbox.id, exec_id)[1]
         return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
+
+    def _exec_ended(self, sandbox_id: str, exec_id: str) -> tuple[bool, int | None]:
+        """Whether an exec has ended, and its exit code once it has.
+
+        The engine forgets the execs of a container that has stopped. Under gVisor reaching the
+        memory limit stops the whole sandbox (the host kills gVisor's kernel, not the program), so
+        an exec that vanished ends with its container's exit code: 137 after an OOM kill.
+        """
+        with _engine_errors():
+            try:
+                state = self._api.exec_inspect(exec_id)
+            except docker.errors.NotFound:
+                container = self._api.inspect_container(sandbox_id)["State"]
+                return True, None if container["Running"] else container["ExitCode"]
+        return not state["Running"], state["ExitCode"]
 
     def _stop_processes(self, sandbox: Sandbox) -> None:
         """End a run cut short: a single-use sandbox entirely, a session's code processes only."""

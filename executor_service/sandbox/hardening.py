@@ -155,4 +155,31 @@ def container_options(config: SandboxConfig, *, deadline: float, code_uid: int) 
     }
     if config.runtime is not None:
         options["runtime"] = config.runtime
+    if config.runtime == "runsc":
+        options.update(gvisor_options(limits.pids, options["ulimits"]))
     return options
+
+
+# gVisor (runsc, ptrace platform) runs every process of the code as several host tasks: an idle
+# sandbox takes ~40 of the container's pids, each process 5 to 15 more (more under load). When the
+# container's pids limit is reached, gVisor's own kernel cannot make a thread and the whole sandbox
+# dies (exit 2) instead of the fork failing. So under runsc the code's process count is held inside
+# gVisor by RLIMIT_NPROC, which gVisor's kernel (the sandbox's own) enforces, and the host's pids
+# limit becomes a backstop sized for gVisor's tasks.
+GVISOR_HOST_TASKS_BASE = 64
+GVISOR_HOST_TASKS_PER_PROCESS = 16
+
+
+def gvisor_options(pids: int, ulimits: list[dict[str, Any]]) -> dict[str, Any]:
+    """What runsc needs instead: `pids` as RLIMIT_NPROC, host room for gVisor, no RLIMIT_CPU.
+
+    RLIMIT_CPU does not bound the code under gVisor, and a spinning program under it sometimes
+    took the whole sandbox down after a few seconds; the wall-clock kill is what holds.
+    """
+    return {
+        "pids_limit": GVISOR_HOST_TASKS_BASE + GVISOR_HOST_TASKS_PER_PROCESS * pids,
+        "ulimits": [
+            *(item for item in ulimits if item["Name"] != "cpu"),
+            {"Name": "nproc", "Soft": pids, "Hard": pids},
+        ],
+    }
