@@ -84,15 +84,35 @@ def built_images(
     return refs
 
 
+@pytest.fixture(scope="session")
+def runtime() -> str:
+    """The OCI runtime of the sandboxes a test builds; tests/security overrides it with both."""
+    return "runc"
+
+
 class SandboxFactory:
-    """Builds SandboxConfigs and Programs the way the worker does: policy, catalogue, language."""
+    """Builds SandboxConfigs and Programs the way the worker does: policy, catalogue, language.
+
+    Every config runs under `runtime`, with the limits a test asks for: under runsc even a pids
+    limit below gVisor's floor for policies runs, as the container's own limit is then derived
+    from it (see hardening.gvisor_process_limits).
+    """
 
     def __init__(
-        self, policies: dict[str, Policy], catalogue: Catalogue, images: dict[str, str]
+        self,
+        policies: dict[str, Policy],
+        catalogue: Catalogue,
+        images: dict[str, str],
+        runtime: str = "runc",
     ) -> None:
         self._policies = policies
         self._catalogue = catalogue
         self._images = images
+        self.runtime = runtime
+
+    @property
+    def gvisor(self) -> bool:
+        return self.runtime == "runsc"
 
     def config(
         self, language: str = "python", policy: str = "default", **limits: Any
@@ -103,6 +123,7 @@ class SandboxFactory:
             image=self._images[image],
             limits=chosen.effective_limits(LimitsOverride(**limits) if limits else None),
             mounts=tuple(mount.to_mount() for mount in chosen.mounts),
+            runtime=None if self.runtime == "runc" else self.runtime,
             labels={"agent-sandbox.test": "1"},
         )
 
@@ -114,11 +135,13 @@ class SandboxFactory:
         return Program(argv=runtime.command, files={runtime.file: code.encode()}, **kw)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def sandboxes(
-    policies: dict[str, Policy], catalogue: Catalogue, built_images: dict[str, str]
+    policies: dict[str, Policy], catalogue: Catalogue, built_images: dict[str, str], runtime: str
 ) -> SandboxFactory:
-    return SandboxFactory(policies, catalogue, built_images)
+    # Function scope: `runtime` differs by directory, and a session-wide factory would keep the
+    # runtime of whichever test built it first.
+    return SandboxFactory(policies, catalogue, built_images, runtime)
 
 
 SESSION_STARTED = time.time()
