@@ -210,7 +210,8 @@ def _gvisor_keeps_inotify_to_itself(
 
     def seen(_stream: str, data: bytes) -> None:
         lines.append(data)
-        if b"held" in b"".join(lines):
+        so_far = b"".join(lines)
+        if b"held" in so_far and so_far.endswith(b"\n"):  # the whole line, not its first chunk
             held.set()
 
     program = Program(argv=("python", "-c", HOLD_MORE_THAN_THE_HOST, str(wanted)))
