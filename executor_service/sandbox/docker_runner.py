@@ -11,7 +11,6 @@ docker-py's objects and errors never leave here.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import select
 import socket
@@ -26,10 +25,11 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from executor_service.errors import ImageMissing, NotFound, SandboxError, ServiceError
+from executor_service.errors import ImageMissing, NotFound, SandboxError
 from executor_service.sandbox import transfer, workspace
 from executor_service.sandbox.cgroup import Usage, read_pids, read_usage
-from executor_service.sandbox.exec_output import FrameDecoder
+from executor_service.sandbox.collect import collect_files
+from executor_service.sandbox.exec_output import FrameDecoder, drain, feed
 from executor_service.sandbox.hardening import (
     WORKSPACE,
     code_uid_from_label,
@@ -333,7 +333,7 @@ class DockerRunner:
         started = time.monotonic()
         deadline = started + wall_time_s
         if stdin is not None:
-            threading.Thread(target=_feed, args=(raw, stdin), daemon=True).start()
+            threading.Thread(target=feed, args=(raw, stdin), daemon=True).start()
         stopped: RunStatus | None = None
         next_inspect = started + EXEC_INSPECT_EVERY_S
         try:
@@ -352,7 +352,7 @@ class DockerRunner:
                     if now >= next_inspect:
                         next_inspect = now + EXEC_INSPECT_EVERY_S
                         if self._exec_ended(sandbox.id, exec_id)[0]:
-                            _drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
+                            drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
                             break
                     continue
                 data = raw.recv(65536)
@@ -488,46 +488,11 @@ class DockerRunner:
         return transfer.parse_fetch(bytes(outcome.decoder.stdout.data), paths, max_bytes=max_bytes)
 
     def _collect(self, sandbox: Sandbox, program: Program) -> tuple[OutputFile, ...]:
-        """The files the program asked for, each with its content or the reason it has none.
-
-        A glob picks regular files from a listing (symlinks are never listed); a name without
-        glob characters is fetched as named, so a missing file or one behind a symlink is
-        reported rather than silently absent. A failure here is the file's, never the run's.
-        """
-        failed: dict[str, str] = {}
-        wanted: set[str] = set()
-        globs = [pattern for pattern in program.collect if _is_glob(pattern)]
-        for pattern in program.collect:
-            if _is_glob(pattern):
-                continue
-            try:
-                wanted.add(workspace.safe_relative_path(pattern))
-            except ServiceError as exc:
-                failed[pattern] = exc.message
-        if globs:
-            try:
-                listing = self.list_files(sandbox)
-            except ServiceError as exc:
-                failed.update(
-                    {pattern: f"could not list the workspace: {exc.message}" for pattern in globs}
-                )
-            else:
-                wanted.update(
-                    item.path
-                    for item in listing.files
-                    if any(fnmatch.fnmatchcase(item.path, pattern) for pattern in globs)
-                )
-        chosen = sorted(wanted)[: program.max_files_out]
-        files = [_failed_file(path, reason) for path, reason in failed.items()]
-        if chosen:
-            try:
-                fetched = self._fetch(sandbox, chosen, max_bytes=program.max_file_out_bytes)
-            except ServiceError as exc:
-                reason = f"could not be read: {exc.message}"
-                files.extend(_failed_file(path, reason) for path in chosen)
-            else:
-                files.extend(_output_file(item) for item in fetched)
-        return tuple(sorted(files, key=lambda item: item.path)[: program.max_files_out])
+        return collect_files(
+            program,
+            list_files=lambda: self.list_files(sandbox),
+            fetch=lambda paths, max_bytes: self._fetch(sandbox, paths, max_bytes=max_bytes),
+        )
 
     def _housekeeping(
         self,
@@ -543,46 +508,6 @@ class DockerRunner:
         if outcome.stopped is not None:
             raise SandboxError(f"workspace operation {argv[0]} did not finish ({outcome.stopped})")
         return outcome
-
-
-def _drain(raw: socket.socket, decoder: FrameDecoder, grace_s: float) -> None:
-    """Read what is left until end-of-stream, a quiet spell of grace_s, or the cap."""
-    while not decoder.over_cap:
-        readable, _, _ = select.select([raw], [], [], grace_s)
-        if not readable:
-            return
-        data = raw.recv(65536)
-        if not data:
-            return
-        decoder.feed(data)
-
-
-def _feed(raw: socket.socket, data: bytes) -> None:
-    """Write stdin, then half-close so the program sees end-of-file."""
-    with contextlib.suppress(OSError):
-        raw.sendall(data)
-        raw.shutdown(socket.SHUT_WR)
-
-
-def _is_glob(pattern: str) -> bool:
-    return any(char in pattern for char in "*?[")
-
-
-def _failed_file(path: str, reason: str) -> OutputFile:
-    return OutputFile(path=path, size_bytes=0, content=b"", error=reason)
-
-
-def _output_file(item: transfer.Fetched) -> OutputFile:
-    if item.refusal is None:
-        return OutputFile(path=item.path, size_bytes=item.size_bytes, content=item.content)
-    return OutputFile(
-        path=item.path,
-        size_bytes=item.size_bytes,
-        content=b"",
-        # Only a file over the size limit is "cut"; the others are simply not there to return.
-        truncated=item.refusal.problem is transfer.Problem.TOO_LARGE,
-        error=item.refusal.reason,
-    )
 
 
 def _float(value: str | None) -> float | None:

@@ -7,6 +7,9 @@ keeping bytes at the cap (saying so) instead of buffering whatever the code prin
 
 from __future__ import annotations
 
+import contextlib
+import select
+import socket
 import struct
 from dataclasses import dataclass, field
 
@@ -66,3 +69,22 @@ class FrameDecoder:
             kept = target.add(payload)
             if kept and self._on_output is not None:
                 self._on_output(name, kept)
+
+
+def drain(raw: socket.socket, decoder: FrameDecoder, grace_s: float) -> None:
+    """Read what is left until end-of-stream, a quiet spell of grace_s, or the cap."""
+    while not decoder.over_cap:
+        readable, _, _ = select.select([raw], [], [], grace_s)
+        if not readable:
+            return
+        data = raw.recv(65536)
+        if not data:
+            return
+        decoder.feed(data)
+
+
+def feed(raw: socket.socket, data: bytes) -> None:
+    """Write stdin, then half-close so the program sees end-of-file."""
+    with contextlib.suppress(OSError):
+        raw.sendall(data)
+        raw.shutdown(socket.SHUT_WR)
