@@ -41,11 +41,10 @@ from agent_client.service import (
 from agent_client.service.models import Limits
 from executor_service.api.app import create_app
 from executor_service.jobs.dispatch import create_sender
-from executor_service.jobs.ids import utcnow
-from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.session import SessionState
 from executor_service.jobs.store import Stores
 from executor_service.settings import Settings
-from tests.contract.conftest import Tenants
+from tests.contract.conftest import Tenants, session_record
 
 pytestmark = pytest.mark.redis
 
@@ -68,34 +67,6 @@ def client_for(contract_settings: Settings, store: Stores) -> ClientFor:
             yield client
 
     return open_client
-
-
-def session_record(
-    store: Stores,
-    tenant: str,
-    ident: str,
-    state: SessionState = SessionState.ACTIVE,
-) -> str:
-    """A session as the worker leaves it, written straight to the store (no worker runs here);
-    an ended one is ended through the store's own transition, as the janitor or a delete does."""
-    now = utcnow()
-    store.sessions.create(
-        Session(
-            id=ident,
-            tenant=tenant,
-            policy="default",
-            language="python",
-            created_at=now,
-            last_used_at=now,
-            idle_timeout_s=60,
-            max_lifetime_s=600,
-            container_id="not-a-container",
-        ),
-        limit=10,
-    )
-    if state != SessionState.ACTIVE:
-        store.sessions.update(ident, lambda current: current.model_copy(update={"state": state}))
-    return ident
 
 
 def refused(

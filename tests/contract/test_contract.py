@@ -9,10 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from executor_service.jobs.ids import utcnow
-from executor_service.jobs.session import Session
 from executor_service.jobs.store import Stores
-from tests.contract.conftest import Tenants
+from tests.contract.conftest import Tenants, session_record
 
 pytestmark = pytest.mark.redis
 
@@ -31,22 +29,7 @@ def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]
 
 
 def session_of(store: Stores, tenant: str, ident: str = "se_contract") -> str:
-    now = utcnow()
-    store.sessions.create(
-        Session(
-            id=ident,
-            tenant=tenant,
-            policy="default",
-            language="python",
-            created_at=now,
-            last_used_at=now,
-            idle_timeout_s=60,
-            max_lifetime_s=600,
-            container_id="not-a-container",
-        ),
-        limit=10,
-    )
-    return ident
+    return session_record(store, tenant, ident)
 
 
 async def test_every_v1_route_needs_a_key(api: httpx.AsyncClient) -> None:
