@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -24,6 +25,13 @@ class Settings(BaseSettings):
     docker_url: str | None = None  # None: DOCKER_HOST or the local socket
     runtime: str | None = None  # an OCI runtime registered with the engine, e.g. "runsc"
     reap_grace_s: float = Field(default=60.0, gt=0)
+    # Egress: where each sandbox's proxy socket lives on the host (the engine bind-mounts it), and
+    # names the proxy resolves before DNS (like docker's --add-host; e.g. a private package index).
+    egress_dir: Path = Path("/run/agent-sandbox/egress")
+    egress_extra_hosts: dict[str, str] = {}
+    # TESTS ONLY: networks whose private addresses the proxy may reach, so a test can serve on this
+    # machine. The host's own addresses and the metadata address stay denied whatever this says.
+    egress_unsafe_test_networks: tuple[str, ...] = ()
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -64,6 +72,12 @@ class Settings(BaseSettings):
     def _refuse_unsafe(self) -> Settings:
         if self.runtime is not None and self.runtime in {"unconfined", "privileged"}:
             raise ValueError(f"runtime {self.runtime!r} is not a sandbox runtime")
+        for network in self.egress_unsafe_test_networks:
+            ipaddress.ip_network(network)  # a typo must stop start-up, not open or close egress
+        for name, address in self.egress_extra_hosts.items():
+            ipaddress.ip_address(address)
+            if not name or name != name.lower():
+                raise ValueError(f"egress_extra_hosts: {name!r} must be a lower-case host name")
         if self.session_idle_timeout_s > self.session_idle_timeout_ceiling_s:
             raise ValueError("session_idle_timeout_s is above session_idle_timeout_ceiling_s")
         if self.session_max_lifetime_s > self.session_lifetime_ceiling_s:

@@ -21,7 +21,7 @@ LOG_DIR=/var/log/agent-sandbox
 DAEMON_JSON=/etc/docker/daemon.json
 # ptrace: the kvm platform hangs in these VMs; network none: gVisor's own network stack fails on
 # this kernel, and sandboxes have no network anyway.
-RUNSC_ARGS=(--platform=ptrace --network=none)
+RUNSC_ARGS=(--platform=ptrace --network=none --host-uds=open)
 # Kept in step with executor_service/sandbox/images.py (OFFICIAL_BASE, OFFLINE_BASE).
 BASE_IMAGES=(debian:bookworm-slim agent-sandbox/base:bookworm)
 

@@ -53,6 +53,7 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Che
         args=tuple(body.args),
         policy=policy.name,
         limits=body.limits,
+        network=body.network,
         session_id=body.session_id,
         collect=tuple(body.collect),
     )

@@ -28,7 +28,7 @@ def list_policies(key: CurrentKey, services: ServicesDep) -> PolicyList:
                 languages=dict(policy.languages),
                 limits=policy.limits.model_dump(),
                 files=policy.files.model_dump(),
-                network=policy.network.model_dump(),
+                network=policy.network.model_dump(exclude_none=True),
                 mounts=[MountView(sandbox_path=mount.sandbox_path) for mount in policy.mounts],
             )
             for policy in services.planner.allowed_policies(key)

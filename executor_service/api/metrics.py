@@ -36,6 +36,15 @@ class RedisCollector:
         for outcome, count in sorted(metrics.outcomes().items()):
             outcomes.add_metric([outcome], count)
         yield outcomes
+        egress = CounterMetricFamily(
+            f"{NAMESPACE}_egress_connections",
+            "Connections sandboxes asked the egress proxy for, by outcome and denial reason",
+            labels=["outcome", "reason"],
+        )
+        for outcome, count in sorted(metrics.egress().items()):
+            allowed, _, reason = outcome.partition(":")
+            egress.add_metric([allowed, reason], count)
+        yield egress
         for snapshot in metrics.histograms():
             yield HistogramMetricFamily(
                 f"{NAMESPACE}_{snapshot.name}",

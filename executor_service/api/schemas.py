@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from executor_service.jobs.execution import ExecutionView, InputFile
 from executor_service.jobs.session import SessionView
+from executor_service.policy.model import NetworkOverride
 from executor_service.sandbox.spec import LimitsOverride
 
 MAX_ARGS = 256
@@ -47,6 +48,8 @@ class ExecutionCreate(_Body):
     args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=MAX_ARGS)] = []
     policy: Annotated[str | None, Field(max_length=64, examples=["default"])] = None
     limits: LimitsOverride | None = None
+    # Narrow the policy's egress: {"mode": "none"}, fewer destinations, or lower caps.
+    network: NetworkOverride | None = None
     session_id: Annotated[str | None, Field(max_length=64)] = None
     collect: Annotated[
         list[Annotated[str, Field(max_length=1024)]],

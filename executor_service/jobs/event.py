@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-EventKind = Literal["state", "output", "result"]
+EventKind = Literal["state", "output", "egress", "result"]
 
 
 @dataclass(frozen=True)

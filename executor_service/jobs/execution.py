@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
 
+from executor_service.policy.model import NetworkOverride
 from executor_service.sandbox.spec import LimitsOverride, RunResult
 
 
@@ -62,6 +63,7 @@ class ExecutionRequest(_Model):
     args: tuple[str, ...] = ()
     policy: str
     limits: LimitsOverride | None = None
+    network: NetworkOverride | None = None
     session_id: str | None = None
     collect: tuple[str, ...] = ()
 

@@ -29,6 +29,7 @@ HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     ),
 }
 OUTCOMES = "executions_total"
+EGRESS = "egress_connections_total"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ class RedisMetrics:
         """Outcomes are `finished:<result status>`, `failed`, `cancelled` or `requeued`."""
         with contextlib.suppress(redis.RedisError):
             self._redis.hincrby(PREFIX + OUTCOMES, outcome, 1)
+
+    def count_egress(self, allowed: bool, reason: str) -> None:
+        """One connection a sandbox asked the egress proxy for: `allowed`, or `denied:<reason>`."""
+        field = "allowed" if allowed else f"denied:{reason}"
+        with contextlib.suppress(redis.RedisError):
+            self._redis.hincrby(PREFIX + EGRESS, field, 1)
+
+    def egress(self) -> dict[str, int]:
+        raw: dict[str, str] = self._redis.hgetall(PREFIX + EGRESS)  # type: ignore[assignment]
+        return {outcome: int(count) for outcome, count in raw.items()}
 
     def outcomes(self) -> dict[str, int]:
         raw: dict[str, str] = self._redis.hgetall(PREFIX + OUTCOMES)  # type: ignore[assignment]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from executor_service.egress.rules import EgressGrant
 from executor_service.errors import (
     InvalidRequest,
     PayloadTooLarge,
@@ -32,6 +33,7 @@ class Plan:
     policy: Policy
     config: SandboxConfig
     program: Program
+    egress: EgressGrant | None  # None: no network at all
 
 
 class Planner:
@@ -84,7 +86,11 @@ class Planner:
         language: str,
         limits: Limits,
         labels: Mapping[str, str],
+        *,
+        egress_name: str | None = None,
     ) -> SandboxConfig:
+        """`egress_name` (an execution's or a session's id) names the sandbox's proxy directory;
+        None gives a sandbox no way out at all."""
         image, _ = self.runtime(policy, language)
         runtime = policy.runtime if policy.runtime != "runc" else self.settings.runtime
         return SandboxConfig(
@@ -93,6 +99,7 @@ class Planner:
             mounts=tuple(mount.to_mount() for mount in policy.mounts),
             runtime=runtime,
             labels=dict(labels),
+            egress_dir=None if egress_name is None else str(self.settings.egress_dir / egress_name),
         )
 
     def effective_limits(self, policy: Policy, override: LimitsOverride | None) -> Limits:
@@ -105,13 +112,24 @@ class Planner:
             where = "limits." + ".".join(str(part) for part in first["loc"])
             raise InvalidRequest(f"{where}: {first['msg']}", field=where) from exc
 
-    def plan(self, request: ExecutionRequest, *, labels: Mapping[str, str]) -> Plan:
-        """Check every size, path and limit of a request, then build what the runner needs."""
+    def plan(
+        self,
+        request: ExecutionRequest,
+        *,
+        labels: Mapping[str, str],
+        egress_name: str | None = None,
+    ) -> Plan:
+        """Check every size, path and limit of a request, then build what the runner needs.
+
+        `egress_name` names the proxy directory of a sandbox that gets egress (see
+        sandbox_config); the API, which only checks, leaves it out.
+        """
         policy = self.policies.get(request.policy)
         if policy is None:
             raise InvalidRequest(f"there is no policy {request.policy!r}", field="policy")
         _, runtime = self.runtime(policy, request.language)
         limits = self.effective_limits(policy, request.limits)
+        egress = policy.egress_grant(request.network)
         files = _input_files(request, policy, runtime)
         collect = tuple(
             safe_workspace_path(pattern, field=f"collect.{index}")
@@ -130,8 +148,14 @@ class Planner:
             max_files_out=policy.files.max_files_out,
             max_file_out_bytes=policy.files.max_file_out_bytes,
         )
-        config = self.sandbox_config(policy, request.language, limits, labels)
-        return Plan(policy=policy, config=config, program=program)
+        config = self.sandbox_config(
+            policy,
+            request.language,
+            limits,
+            labels,
+            egress_name=egress_name if egress is not None else None,
+        )
+        return Plan(policy=policy, config=config, program=program, egress=egress)
 
 
 def _input_files(

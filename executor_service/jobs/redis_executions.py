@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound
 from executor_service.jobs.event import Event, EventKind
 from executor_service.jobs.execution import (
@@ -50,7 +51,7 @@ from executor_service.sandbox.runner import Stream
 from executor_service.sandbox.spec import MAX_WALL_TIME_S, RunResult
 from executor_service.settings import Settings
 
-EVENT_KINDS: frozenset[str] = frozenset({"state", "output", "result"})
+EVENT_KINDS: frozenset[str] = frozenset({"state", "output", "egress", "result"})
 MAX_LEASE_S = 2 * MAX_WALL_TIME_S  # above any wall time + lease margin a policy can give
 
 # Admission in one step: queue, quota and stored-bytes checks and the writes cannot interleave
@@ -289,6 +290,9 @@ class RedisExecutionStore:
 
     def append_output(self, execution_id: str, stream: Stream, text: str) -> None:
         self._xadd(execution_id, "output", json.dumps({"stream": stream, "data": text}))
+
+    def append_egress(self, execution_id: str, record: EgressRecord) -> None:
+        self._xadd(execution_id, "egress", record.model_dump_json())
 
     def read_events(self, execution_id: str, after: str, block_ms: int) -> list[Event]:
         """Events after `after`, waiting at most block_ms (capped at MAX_BLOCK_S) for the first.

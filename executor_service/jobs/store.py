@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from executor_service.egress.audit import EgressRecord
 from executor_service.jobs.event import Event
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.session import Session
@@ -62,6 +63,10 @@ class ExecutionStore(Protocol):
         ...
 
     def append_output(self, execution_id: str, stream: Stream, text: str) -> None: ...
+    def append_egress(self, execution_id: str, record: EgressRecord) -> None:
+        """A connection the proxy refused, for readers of the event stream."""
+        ...
+
     def read_events(self, execution_id: str, after: str, block_ms: int) -> list[Event]: ...
 
     def queue_length(self) -> int: ...

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from executor_service.egress.rules import EgressGrant, EgressRule
 from executor_service.errors import InvalidRequest, LimitAboveCeiling
 from executor_service.sandbox.spec import GVISOR_MIN_PIDS, Limits, LimitsOverride, Mount
 
@@ -42,10 +45,95 @@ class FileLimits(_Closed):
     max_file_out_bytes: Annotated[int, Field(ge=0, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
 
 
-class NetworkPolicy(_Closed):
-    """Network access; `none` is the only mode until the egress allowlist exists."""
+# A DNS name of letters, digits and hyphens (lower case), optionally "*." for any name below it.
+HOST_PATTERN = r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+MAX_EGRESS_BYTES = 16 * 1024**3
+MAX_EGRESS_CONNECTIONS = 10_000
 
-    mode: Literal["none"] = "none"
+
+class Destination(_Closed):
+    """One place egress may go: a host name (or `*.suffix`) or a network, on the listed ports.
+
+    A name is matched as the code names it; the proxy then resolves it itself, and an address
+    that is always denied (private, loopback, link-local, the host's own, ...) stays denied.
+    A network (`cidr`) allows addresses, whatever name led to them, within the same limits.
+    """
+
+    host: Annotated[str, Field(max_length=253, pattern=HOST_PATTERN)] | None = None
+    cidr: str | None = None
+    ports: Annotated[tuple[Annotated[int, Field(ge=1, le=65535)], ...], Field(min_length=1)] = (
+        443,
+    )
+
+    @field_validator("host", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower().rstrip(".") if isinstance(value, str) else value
+
+    @field_validator("host")
+    @classmethod
+    def _not_an_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            with contextlib.suppress(ValueError):
+                ipaddress.ip_address(value)
+                raise ValueError(f"{value!r} is an address: give it as cidr: {value}/32")
+        return value
+
+    @field_validator("cidr")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_network(value))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a network such as 203.0.113.0/24: {exc}") from exc
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Destination:
+        if (self.host is None) == (self.cidr is None):
+            raise ValueError("give either host or cidr")
+        return self
+
+    def rule(self) -> EgressRule:
+        network = None if self.cidr is None else ipaddress.ip_network(self.cidr)
+        return EgressRule(ports=frozenset(self.ports), host=self.host, network=network)
+
+
+class NetworkPolicy(_Closed):
+    """`none`: no network at all (the default). `allowlist`: only `allow`, through the proxy."""
+
+    mode: Literal["none", "allowlist"] = "none"
+    allow: tuple[Destination, ...] = ()
+    # Per execution, both directions together: a bound on what one run can fetch or send.
+    max_connections: Annotated[int, Field(ge=1, le=MAX_EGRESS_CONNECTIONS)] = 64
+    max_bytes: Annotated[int, Field(ge=1024, le=MAX_EGRESS_BYTES)] = 256 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _allow_matches_mode(self) -> NetworkPolicy:
+        if self.mode == "allowlist" and not self.allow:
+            raise ValueError("mode allowlist needs at least one destination in allow")
+        if self.mode == "none" and self.allow:
+            raise ValueError("mode none allows nothing: remove allow, or set mode: allowlist")
+        return self
+
+    def grant(self) -> EgressGrant | None:
+        if self.mode == "none":
+            return None
+        return EgressGrant(
+            rules=tuple(destination.rule() for destination in self.allow),
+            max_connections=self.max_connections,
+            max_bytes=self.max_bytes,
+        )
+
+
+class NetworkOverride(_Closed):
+    """A request's narrower network: `none`, fewer destinations, or lower caps; never more."""
+
+    mode: Literal["none", "allowlist"] | None = None
+    allow: tuple[Destination, ...] | None = None
+    max_connections: Annotated[int, Field(ge=1)] | None = None
+    max_bytes: Annotated[int, Field(ge=1)] | None = None
 
 
 class DataMount(_Closed):
@@ -136,3 +224,54 @@ class Policy(_Closed):
                 field="limits.pids",
             )
         return self.limits.model_copy(update=wanted)
+
+    def egress_grant(self, override: NetworkOverride | None) -> EgressGrant | None:
+        """What the policy lets one execution reach, narrowed by `override`; None: no network.
+
+        Like limits, a request may only narrow: each destination it lists must lie within one of
+        the policy's (same or narrower name pattern or network, a subset of its ports), and its
+        caps may only be lower.
+        """
+        grant = self.network.grant()
+        if override is None:
+            return grant
+        if override.mode == "none":
+            return None
+        if grant is None:
+            raise LimitAboveCeiling(
+                f"policy {self.name!r} allows no network; choose a policy with an allowlist "
+                "(GET /v1/policies shows each policy's network)",
+                field="network",
+            )
+        rules = grant.rules
+        if override.allow is not None:
+            rules = tuple(
+                self._within_allowlist(destination, grant, index)
+                for index, destination in enumerate(override.allow)
+            )
+        caps = {"max_connections": grant.max_connections, "max_bytes": grant.max_bytes}
+        for name, ceiling in caps.items():
+            wanted = getattr(override, name)
+            if wanted is not None and wanted > ceiling:
+                raise LimitAboveCeiling(
+                    f"{name}={wanted} is above policy {self.name!r}'s ceiling of {ceiling}",
+                    field=f"network.{name}",
+                )
+        return EgressGrant(
+            rules=rules,
+            max_connections=override.max_connections or grant.max_connections,
+            max_bytes=override.max_bytes or grant.max_bytes,
+        )
+
+    def _within_allowlist(
+        self, destination: Destination, grant: EgressGrant, index: int
+    ) -> EgressRule:
+        rule = destination.rule()
+        if any(allowed.covers(rule) for allowed in grant.rules):
+            return rule
+        allowed = ", ".join(str(item) for item in grant.rules)
+        raise LimitAboveCeiling(
+            f"{rule} is not within policy {self.name!r}'s allowlist ({allowed}); a request may "
+            "only narrow it",
+            field=f"network.allow.{index}",
+        )

@@ -43,6 +43,25 @@ UID_BASE = 1 << 30
 UID_PAIRS = 1 << 28
 USER_ENVIRONMENT = {"USER": "sandbox", "LOGNAME": "sandbox"}
 KEEPER_COMMAND = ["sleep", "infinity"]
+# Egress. A sandbox never gets a network interface or a route; one that may reach an allowlist
+# gets its proxy directory (the worker's proxy listens on EGRESS_SOCKET in it) mounted read-only,
+# and its keeper is a relay instead of `sleep`: socat on the sandbox's own loopback, one child per
+# connection, running as the keeper's uid so the code can neither kill nor replace it. Programs
+# find it through the usual proxy variables; there is no DNS inside (the proxy resolves names).
+EGRESS_MOUNT = "/run/egress"
+EGRESS_SOCKET = "proxy.sock"
+RELAY_PORT = 3128
+RELAY_COMMAND = [
+    "socat",
+    f"TCP-LISTEN:{RELAY_PORT},bind=127.0.0.1,reuseaddr,fork",
+    f"UNIX-CONNECT:{EGRESS_MOUNT}/{EGRESS_SOCKET}",
+]
+PROXY_URL = f"http://127.0.0.1:{RELAY_PORT}"
+PROXY_ENVIRONMENT = {
+    **{name: PROXY_URL for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+    # The sandbox's own servers (a test server on loopback) stay reachable without the proxy.
+    **{name: "localhost,127.0.0.1,::1" for name in ("NO_PROXY", "no_proxy")},
+}
 HOSTNAME = "sandbox"
 MIB = 1024 * 1024
 
@@ -110,16 +129,29 @@ def container_options(config: SandboxConfig, *, deadline: float, code_uid: int) 
     mounts.append(
         {"Type": "bind", "Source": "/dev/null", "Target": "/etc/hostname", "ReadOnly": True}
     )
+    environment = dict(USER_ENVIRONMENT)
+    if config.egress_dir is not None:
+        mounts.append(
+            {
+                "Type": "bind",
+                "Source": config.egress_dir,
+                "Target": EGRESS_MOUNT,
+                "ReadOnly": True,
+                "BindOptions": {"Propagation": "rprivate"},
+            }
+        )
+        environment.update(PROXY_ENVIRONMENT)
     options: dict[str, Any] = {
         "image": config.image,
-        "command": KEEPER_COMMAND,
+        "command": KEEPER_COMMAND if config.egress_dir is None else RELAY_COMMAND,
         "user": user(keeper_uid(code_uid)),
         "working_dir": WORKSPACE,
         "hostname": HOSTNAME,
         "labels": labels,
-        # Only the image's variables (HOME, MPLCONFIGDIR, ...) and a user name for programs that
-        # ask for one (getpass): the drawn uids have no passwd entry. Nothing of the host's.
-        "environment": dict(USER_ENVIRONMENT),
+        # Only the image's variables (HOME, MPLCONFIGDIR, ...), a user name for programs that
+        # ask for one (getpass: the drawn uids have no passwd entry), and the relay's address
+        # when the sandbox has egress. Nothing of the host's.
+        "environment": environment,
         "detach": True,
         "init": True,
         # No network: no interface but loopback, no route, no resolv.conf from the host. Cheaper

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from executor_service.egress.audit import EgressRecord
+
 # Hard bounds no policy may exceed: they keep a typo in a YAML file from turning into a 1 TB limit.
 MAX_WALL_TIME_S = 3600.0
 MAX_MEMORY_MB = 16_384
@@ -75,6 +77,8 @@ class SandboxConfig:
     mounts: tuple[Mount, ...] = ()
     runtime: str | None = None  # None: the engine's default (runc); "runsc": gVisor
     labels: Mapping[str, str] = field(default_factory=dict)
+    # A host directory where the worker's egress proxy listens (proxy.sock): None for no network.
+    egress_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,3 +138,6 @@ class RunResult(BaseModel):
     memory_peak_bytes: int | None = None
     files: tuple[OutputFile, ...] = ()
     message: str = ""  # a person-readable reason for any status but ok
+    # Every connection the code asked the egress proxy for (policies with an allowlist only).
+    egress: tuple[EgressRecord, ...] = ()
+    egress_dropped: int = 0  # records beyond egress.audit.MAX_RECORDS, counted only

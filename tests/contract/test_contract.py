@@ -325,6 +325,8 @@ async def test_policies_are_those_of_the_key_without_host_paths(
     assert [item["name"] for item in mine] == [
         "data-readonly",
         "default",
+        "github-api",
+        "pypi",
         "strict",
         "strict-gvisor",
     ]
@@ -333,7 +335,14 @@ async def test_policies_are_those_of_the_key_without_host_paths(
     assert "/srv/agent-sandbox" not in json.dumps(mine)
     default = next(item for item in mine if item["name"] == "default")
     assert default["languages"]["python"] == "python"
-    assert default["network"] == {"mode": "none"}
+    assert default["network"]["mode"] == "none"
+    assert default["network"]["allow"] == []
+    pypi = next(item for item in mine if item["name"] == "pypi")
+    assert pypi["network"]["mode"] == "allowlist"
+    assert pypi["network"]["allow"] == [
+        {"host": "pypi.org", "ports": [443]},
+        {"host": "files.pythonhosted.org", "ports": [443]},
+    ]
     assert default["limits"]["wall_time_s"] == 30
     assert default["files"]["max_code_bytes"] == 262144
     theirs = (await api.get("/v1/policies", headers=tenants.other)).json()["policies"]

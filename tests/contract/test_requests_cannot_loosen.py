@@ -1,8 +1,9 @@
 """A request can only tighten the sandbox: every setting that would loosen it is refused.
 
-Looser isolation exists only where a policy names it (the data-readonly mount); the request schema
-has no field for mounts, network, runtime, image, user or privileges, and limits above the
-policy's ceiling are refused, so the default policy refuses them all.
+Looser isolation exists only where a policy names it (the data-readonly mount, the pypi
+allowlist); the request schema has no field for mounts, runtime, image, user or privileges, limits
+above the policy's ceiling are refused, and a request's network may only narrow the policy's, so
+the default policy (no network) refuses them all.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ PRINT = {"language": "python", "code": "print(1)"}
     "loosening",
     [
         {"mounts": [{"host_path": "/", "sandbox_path": "/host"}]},
-        {"network": {"mode": "host"}},
-        {"network": "bridge"},
         {"runtime": "runc"},
         {"image": "debian:bookworm"},
         {"user": "root"},
@@ -43,6 +42,58 @@ async def test_isolation_fields_do_not_exist_in_a_request(
     error = response.json()["error"]
     assert error["code"] == "validation_error"
     assert error["field"] == next(iter(loosening))
+
+
+@pytest.mark.parametrize(
+    ("policy", "network", "code", "field"),
+    [
+        (
+            "default",
+            {"mode": "allowlist", "allow": [{"host": "example.org"}]},
+            "limit_above_ceiling",
+            "network",
+        ),
+        ("default", {"allow": [{"host": "pypi.org"}]}, "limit_above_ceiling", "network"),
+        ("default", {"mode": "host"}, "validation_error", "network.mode"),
+        ("pypi", {"allow": [{"host": "example.org"}]}, "limit_above_ceiling", "network.allow.0"),
+        (
+            "pypi",
+            {"allow": [{"host": "pypi.org", "ports": [80]}]},
+            "limit_above_ceiling",
+            "network.allow.0",
+        ),
+        ("pypi", {"allow": [{"host": "*.pypi.org"}]}, "limit_above_ceiling", "network.allow.0"),
+        ("pypi", {"allow": [{"cidr": "0.0.0.0/0"}]}, "limit_above_ceiling", "network.allow.0"),
+        ("pypi", {"max_bytes": 10**12}, "limit_above_ceiling", "network.max_bytes"),
+        ("pypi", {"max_connections": 10**6}, "limit_above_ceiling", "network.max_connections"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+async def test_a_request_cannot_widen_the_allowlist(
+    api: httpx.AsyncClient, tenants: Tenants, policy: str, network: Any, code: str, field: str
+) -> None:
+    body = {**PRINT, "policy": policy, "network": network}
+    response = await api.post("/v1/executions", json=body, headers=tenants.acme)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == (code, field)
+    assert "policy" in error["message"] or code == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"mode": "none"},
+        {"allow": [{"host": "pypi.org", "ports": [443]}]},
+        {"max_bytes": 1024, "max_connections": 1},
+    ],
+)
+async def test_a_request_may_narrow_the_allowlist(
+    api: httpx.AsyncClient, tenants: Tenants, network: Any
+) -> None:
+    body = {**PRINT, "policy": "pypi", "network": network}
+    response = await api.post("/v1/executions", json=body, headers=tenants.acme)
+    assert response.status_code == 202, response.text
 
 
 @pytest.mark.parametrize(

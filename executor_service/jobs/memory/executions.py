@@ -14,6 +14,7 @@ import json
 import time
 from collections import defaultdict
 
+from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound
 from executor_service.jobs.event import Event, EventKind
 from executor_service.jobs.execution import (
@@ -242,6 +243,10 @@ class MemoryExecutionStore:
     def append_output(self, execution_id: str, stream: Stream, text: str) -> None:
         with self._shared.cond:
             self._append(execution_id, "output", json.dumps({"stream": stream, "data": text}))
+
+    def append_egress(self, execution_id: str, record: EgressRecord) -> None:
+        with self._shared.cond:
+            self._append(execution_id, "egress", record.model_dump_json())
 
     def read_events(self, execution_id: str, after: str, block_ms: int) -> list[Event]:
         """Events after `after`, waiting at most block_ms (capped at MAX_BLOCK_S) for the first.

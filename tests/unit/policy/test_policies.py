@@ -34,11 +34,25 @@ limits: {wall_time_s: 5, memory_mb: 128}
 
 def test_shipped_policies_load(catalogue: Catalogue) -> None:
     policies = load_policies(ROOT / "policies", catalogue)
-    assert set(policies) == {"default", "strict", "data-readonly", "strict-gvisor"}
+    assert set(policies) == {
+        "default",
+        "strict",
+        "data-readonly",
+        "strict-gvisor",
+        "pypi",
+        "github-api",
+    }
     assert policies["strict"].limits.memory_mb < policies["default"].limits.memory_mb
     assert policies["strict-gvisor"].runtime == "runsc"
     assert policies["strict-gvisor"].limits.pids >= GVISOR_MIN_PIDS
-    assert all(policy.network.mode == "none" for policy in policies.values())
+    open_ones = {name for name, policy in policies.items() if policy.network.mode != "none"}
+    assert open_ones == {"pypi", "github-api"}
+    pypi = policies["pypi"].network.grant()
+    assert pypi is not None
+    assert sorted(str(rule) for rule in pypi.rules) == [
+        "files.pythonhosted.org:443",
+        "pypi.org:443",
+    ]
 
 
 def test_unknown_key_names_file_and_field(tmp_path: Path) -> None:

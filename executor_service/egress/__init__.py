@@ -1,0 +1,1 @@
+"""Egress: the allowlisting forward proxy a sandbox reaches through a Unix socket, and its rules."""
