@@ -194,6 +194,7 @@ class EgressGate:
         self._bytes = 0  # both directions, every connection, against max_bytes
         self._lock = threading.Lock()
         self._log: EgressLog | None = None
+        self._closed = False  # set on the loop; a connection accepted just before then is dropped
 
     @property
     def socket_path(self) -> Path:
@@ -212,6 +213,7 @@ class EgressGate:
         os.chmod(self._path, 0o666)  # noqa: S103 - the sandbox's user must connect, and only it sees the socket
 
     async def _shutdown(self) -> EgressLog:
+        self._closed = True
         if self._server is not None:
             self._server.close()
         self._path.unlink(missing_ok=True)
@@ -232,6 +234,9 @@ class EgressGate:
         return tasks
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closed:
+            writer.transport.abort()
+            return
         conn = _Connection(task=asyncio.current_task())
         conn.writers.append(writer)
         if len(self._slots) < MAX_RECORDS:
@@ -272,6 +277,7 @@ class EgressGate:
         except _Refusal as refusal:
             conn.reason = refusal.reason
             conn.address = None if refusal.address is None else str(refusal.address)
+            log.info("egress refused", host=conn.host, port=conn.port, reason=refusal.reason)
             status, phrase = (
                 (502, "Bad Gateway") if refusal.reason == "resolve_failed" else (403, "Forbidden")
             )
