@@ -172,7 +172,7 @@ def _answer(status: int, phrase: str, body: str, reason: EgressReason | None = N
     ).encode() + data
 
 
-def _deliver(callback: RecordCallback, record: EgressRecord) -> None:
+def _call_on_record(callback: RecordCallback, record: EgressRecord) -> None:
     try:
         callback(record)
     except Exception:  # a failing audit sink must not take the proxy down
@@ -204,7 +204,7 @@ class EgressGate:
         """Stop listening, cut every live connection and return the log; safe to call again."""
         with self._lock:
             if self._log is None:
-                future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._proxy.loop)
+                future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._proxy._loop)
                 self._log = future.result()
             return self._log
 
@@ -219,7 +219,7 @@ class EgressGate:
         self._path.unlink(missing_ok=True)
         tasks = self._cut_all(None)
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._proxy.forget(self)
+        self._proxy._forget(self)
         return EgressLog(records=tuple(c.record() for c in self._slots), dropped=self._dropped)
 
     def _cut_all(self, reason: EgressReason | None) -> list[asyncio.Task[None]]:
@@ -255,7 +255,7 @@ class EgressGate:
                 else:
                     w.close()
             self._live.discard(conn)
-            self._proxy.deliver(self._on_record, conn.record())
+            self._proxy._deliver(self._on_record, conn.record())
 
     async def _handle(
         self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -324,9 +324,8 @@ class EgressGate:
             )
         if self._bytes >= grant.max_bytes:
             raise _Refusal("byte_cap", f"this sandbox used its {grant.max_bytes} bytes of egress")
-        self._opened += (
-            1  # held while resolving, so concurrent requests cannot pass the cap together
-        )
+        # Held while resolving, so concurrent requests cannot pass the cap together.
+        self._opened += 1
         try:
             return await self._addresses(host, port)
         except _Refusal:
@@ -357,7 +356,7 @@ class EgressGate:
         by_name = grant.allows_name(name, port)
         if not by_name and not any(rule.network is not None for rule in grant.rules):
             raise not_listed
-        resolved = await proxy.resolve(name, port)
+        resolved = await proxy._resolve(name, port)
         if not resolved:
             raise _Refusal("resolve_failed", f"{host} did not resolve")
         kept, refused = [], None
@@ -437,7 +436,6 @@ class EgressGate:
             log.info("egress byte cap reached", max_bytes=self._grant.max_bytes)
             self._cut_all("byte_cap")
             raise asyncio.CancelledError  # this connection is cut too, like the others
-
         await sink.drain()
 
 
@@ -464,9 +462,9 @@ class EgressProxy:
         self._gates: set[EgressGate] = set()
         # One thread: records reach the sink in order, and a slow sink delays only later records.
         self._callbacks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-record")
-        self.loop = asyncio.new_event_loop()
+        self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self.loop.run_forever, name="egress-proxy", daemon=True
+            target=self._loop.run_forever, name="egress-proxy", daemon=True
         )
         self._thread.start()
 
@@ -477,18 +475,18 @@ class EgressProxy:
         self._refresh_host_networks()
         socket_path.unlink(missing_ok=True)
         gate = EgressGate(self, socket_path, grant, on_record or (lambda record: None))
-        asyncio.run_coroutine_threadsafe(self._add(gate), self.loop).result()
+        asyncio.run_coroutine_threadsafe(self._add(gate), self._loop).result()
         return gate
 
     def close(self) -> None:
         """Close every gate, then stop the loop and its thread."""
         if not self._thread.is_alive():
             return
-        for gate in asyncio.run_coroutine_threadsafe(self._all_gates(), self.loop).result():
+        for gate in asyncio.run_coroutine_threadsafe(self._all_gates(), self._loop).result():
             gate.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
-        self.loop.close()
+        self._loop.close()
         self._callbacks.shutdown(wait=True)
 
     async def _add(self, gate: EgressGate) -> None:
@@ -498,11 +496,11 @@ class EgressProxy:
     async def _all_gates(self) -> list[EgressGate]:
         return list(self._gates)
 
-    def forget(self, gate: EgressGate) -> None:
+    def _forget(self, gate: EgressGate) -> None:
         self._gates.discard(gate)
 
-    def deliver(self, callback: RecordCallback, record: EgressRecord) -> None:
-        self._callbacks.submit(_deliver, callback, record)
+    def _deliver(self, callback: RecordCallback, record: EgressRecord) -> None:
+        self._callbacks.submit(_call_on_record, callback, record)
 
     def _refresh_host_networks(self) -> None:
         # Read off the loop, in the caller's thread: /proc is cheap, but the loop reads no files.
@@ -512,13 +510,13 @@ class EgressProxy:
             self.host_networks = discover_host_networks()
             self._host_networks_at = time.monotonic()
 
-    async def resolve(self, name: str, port: int) -> list[IPAddress]:
-        """The name's addresses, static ones first; empty if it does not resolve in time."""
+    async def _resolve(self, name: str, port: int) -> list[IPAddress]:
+        """The name's addresses (a static entry instead of DNS); empty if none came in time."""
         if name.rstrip(".") in self._extra_hosts:
             return [self._extra_hosts[name.rstrip(".")]]
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                infos = await self.loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+                infos = await self._loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
         except (OSError, TimeoutError, UnicodeError):
             return []
         found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
