@@ -92,6 +92,10 @@ class _Target:
     upstream_head: bytes | None  # the rewritten head for absolute-form HTTP; None for CONNECT
 
 
+class _Cut(Exception):
+    """A connection ended by the proxy itself: a cap was reached."""
+
+
 class _Refusal(Exception):
     def __init__(self, reason: EgressReason, detail: str, address: IPAddress | None = None):
         super().__init__(detail)
@@ -248,6 +252,10 @@ class EgressGate:
             await self._handle(conn, reader, writer)
         except OSError as exc:
             log.debug("egress connection ended with an error", host=conn.host, error=str(exc))
+        except (_Cut, asyncio.CancelledError):
+            # Cut on purpose (a cap, or the gate closing). Ending quietly keeps asyncio from
+            # reporting the server's connection task as failed.
+            conn.cut = True
         finally:
             for w in conn.writers:
                 if conn.cut:
@@ -352,9 +360,11 @@ class EgressGate:
             if not grant.allows_address(literal, port):
                 raise not_listed
             return [literal]
+        # Only a name a rule lists is ever resolved: resolving any name the code asks for would
+        # let it send data out in DNS queries (secret.attacker.example), allowlist or not. So a
+        # network rule applies to address literals only.
         name = host.lower()
-        by_name = grant.allows_name(name, port)
-        if not by_name and not any(rule.network is not None for rule in grant.rules):
+        if not grant.allows_name(name, port):
             raise not_listed
         resolved = await proxy._resolve(name, port)
         if not resolved:
@@ -364,15 +374,14 @@ class EgressGate:
             why = denial(address, host_networks=proxy.host_networks, relaxed=proxy.relaxed_networks)
             if why is not None:
                 refused = refused or (address, why)
-            elif by_name or grant.allows_address(address, port):
+            else:
                 kept.append(address)
         if kept:
             return kept
-        if refused is not None:
-            address, why = refused
-            detail = f"{host}:{port} resolves to {address}, which is {why} and is never reachable"
-            raise _Refusal("denied_address", detail, address)
-        raise not_listed
+        assert refused is not None  # resolved was not empty, and nothing was kept
+        address, why = refused
+        detail = f"{host}:{port} resolves to {address}, which is {why} and is never reachable"
+        raise _Refusal("denied_address", detail, address)
 
     async def _connect(
         self, conn: _Connection, addresses: list[IPAddress], port: int
@@ -435,7 +444,7 @@ class EgressGate:
         if len(passed) < len(data):
             log.info("egress byte cap reached", max_bytes=self._grant.max_bytes)
             self._cut_all("byte_cap")
-            raise asyncio.CancelledError  # this connection is cut too, like the others
+            raise _Cut  # this connection is cut too, like the others
         await sink.drain()
 
 

@@ -76,5 +76,6 @@ class EgressGrant:
         return any(rule.allows_name(host, port) for rule in self.rules)
 
     def allows_address(self, address: IPAddress, port: int) -> bool:
-        """A network rule lets this address through, whatever name led to it."""
+        """A network rule lets this address literal through (names never match networks: the
+        proxy resolves only names a rule lists)."""
         return any(rule.allows_address(address, port) for rule in self.rules)

@@ -56,7 +56,9 @@ class Destination(_Closed):
 
     A name is matched as the code names it; the proxy then resolves it itself, and an address
     that is always denied (private, loopback, link-local, the host's own, ...) stays denied.
-    A network (`cidr`) allows addresses, whatever name led to them, within the same limits.
+    A network (`cidr`) allows address literals in it (`http://203.0.113.7/`), within the same
+    limits; a name is never resolved to find out whether it lies in one, so names that no rule
+    lists never reach DNS (no exfiltration through lookups).
     """
 
     host: Annotated[str, Field(max_length=253, pattern=HOST_PATTERN)] | None = None

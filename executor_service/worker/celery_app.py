@@ -72,6 +72,7 @@ class _Process:
         if self._context is not None:
             with contextlib.suppress(RedisError):
                 self._context.stores.workers.forget(self._context.name)
+            self._context.egress.close()
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -15,6 +15,7 @@ from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.store import Stores
 from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
+from executor_service.worker.egress import EgressGates
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class WorkerContext:
     settings: Settings
     stores: Stores
     runner: SandboxRunner
+    egress: EgressGates
     planner: Planner
     metrics: RedisMetrics
     dispatcher: Dispatcher  # the reconciler sends lost executions again
@@ -38,6 +40,7 @@ class WorkerContext:
             settings=settings,
             stores=stores,
             runner=create_runner(settings),
+            egress=EgressGates(settings),
             planner=Planner.load(settings),
             metrics=RedisMetrics(client),
             dispatcher=Dispatcher(create_sender(settings)),

@@ -16,9 +16,11 @@ from typing import TypeVar
 import structlog
 from redis import RedisError
 
+from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound, ServiceError, SessionEnded, StoreUnavailable
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
+from executor_service.jobs.metrics import RedisMetrics
 from executor_service.jobs.session import Session, SessionState
 from executor_service.jobs.store import ExecutionStore
 from executor_service.sandbox.runner import Sandbox, Stream
@@ -110,6 +112,32 @@ class CancelWatcher:
                 continue  # Redis is away: ask again on the next tick
 
 
+class EgressAudit:
+    """Called by the proxy (off its event loop) once per connection: count every one, and put
+    each denial on the event stream and in the worker's log as it happens."""
+
+    def __init__(self, store: ExecutionStore, metrics: RedisMetrics, execution_id: str) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._id = execution_id
+
+    def __call__(self, record: EgressRecord) -> None:
+        self._metrics.count_egress(record.allowed, record.reason)
+        if record.allowed:
+            return
+        log.info(
+            "egress denied",
+            execution_id=self._id,
+            host=record.host,
+            port=record.port,
+            reason=record.reason,
+        )
+        try:
+            self._store.append_egress(self._id, record)
+        except RedisError:
+            log.warning("egress denial not streamed: Redis unavailable", execution_id=self._id)
+
+
 class ExecutionWorker:
     def __init__(self, context: WorkerContext) -> None:
         self._ctx = context
@@ -162,25 +190,40 @@ class ExecutionWorker:
         request = execution.request
         store = ctx.stores.executions
         output = OutputForwarder(store, execution.id)
+        egress_log = EgressAudit(store, ctx.metrics, execution.id)
         with CancelWatcher(store, execution.id, ctx.settings.cancel_poll_s) as cancel:
             try:
                 if request.session_id is None:
-                    plan = ctx.planner.plan(request, labels={EXECUTION_LABEL: execution.id})
-                    started = time.monotonic()
-                    sandbox = ctx.runner.prepare(plan.config)
-                    ctx.metrics.observe("container_start_seconds", time.monotonic() - started)
-                    try:
-                        return ctx.runner.run(
-                            sandbox, plan.program, on_output=output, cancel=cancel
-                        )
-                    except BaseException:
-                        ctx.runner.destroy(sandbox.id)
-                        raise
+                    plan = ctx.planner.plan(
+                        request, labels={EXECUTION_LABEL: execution.id}, egress_name=execution.id
+                    )
+                    with ctx.egress.opened(
+                        plan.config.egress_dir, plan.egress, egress_log, remove_after=True
+                    ) as egress:
+                        started = time.monotonic()
+                        sandbox = ctx.runner.prepare(plan.config)
+                        ctx.metrics.observe("container_start_seconds", time.monotonic() - started)
+                        try:
+                            result = ctx.runner.run(
+                                sandbox, plan.program, on_output=output, cancel=cancel
+                            )
+                        except BaseException:
+                            ctx.runner.destroy(sandbox.id)
+                            raise
+                    return egress.attach(result)
                 session, container_id = self._usable_session(request.session_id, execution.tenant)
-                plan = ctx.planner.plan(request, labels={SESSION_LABEL: session.id})
+                plan = ctx.planner.plan(
+                    request, labels={SESSION_LABEL: session.id}, egress_name=session.id
+                )
                 handle = Sandbox(id=container_id, config=plan.config, single_use=False)
                 try:
-                    return ctx.runner.run(handle, plan.program, on_output=output, cancel=cancel)
+                    with ctx.egress.opened(
+                        plan.config.egress_dir, plan.egress, egress_log, remove_after=False
+                    ) as egress:
+                        result = ctx.runner.run(
+                            handle, plan.program, on_output=output, cancel=cancel
+                        )
+                    return egress.attach(result)
                 finally:
                     self._touch(session.id)
             finally:

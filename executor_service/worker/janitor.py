@@ -7,7 +7,8 @@ is exactly-once), so several janitors at once do no harm:
   alive but unable to write its result);
 - a queued execution that no message in the broker stands for is sent again, and one queued
   longer than max_queue_age_s is failed;
-- sessions past their time end; sandboxes past their deadline are removed.
+- sessions past their time end; sandboxes past their deadline are removed, and so are egress
+  directories that nothing can use any more.
 """
 
 from __future__ import annotations
@@ -52,7 +53,35 @@ class Janitor:
         """The engine-bound chores; the Redis-only ones run in `reconcile`."""
         self.expire_sessions()
         self._ctx.runner.reap()
+        self.sweep_egress_dirs()
         self.report_images()
+
+    def sweep_egress_dirs(self) -> int:
+        """Remove the egress directory of an execution that ended (its worker died before it
+        could) and of a session that ended; return how many went.
+
+        A directory is named for its execution (ex_...) or session (se_...). A session's stays
+        while the session is active: its sandbox's mount points at that very directory.
+        """
+        ctx = self._ctx
+        root = ctx.settings.egress_dir
+        if not root.is_dir():
+            return 0
+        removed = 0
+        for entry in root.iterdir():
+            try:
+                if entry.name.startswith("ex_"):
+                    ended = ctx.stores.executions.get(entry.name).state.final
+                elif entry.name.startswith("se_"):
+                    ended = ctx.stores.sessions.get(entry.name).state != SessionState.ACTIVE
+                else:
+                    continue
+            except NotFound:
+                ended = True
+            if ended:
+                ctx.egress.remove_dir(entry)
+                removed += 1
+        return removed
 
     def reconcile(self) -> None:
         """Redis-only, so a slow engine never delays what callers see."""

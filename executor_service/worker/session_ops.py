@@ -62,9 +62,10 @@ class SessionOperations:
         session = ctx.stores.sessions.get(session_id)
         if session.state != SessionState.ACTIVE:
             raise SessionEnded(f"session {session_id} is {session.state.value}")
-        sandbox = ctx.runner.prepare(
-            self._config(session), single_use=False, lifetime_s=session.max_lifetime_s
-        )
+        config = self._config(session)
+        if config.egress_dir is not None:
+            ctx.egress.make_dir(config.egress_dir)
+        sandbox = ctx.runner.prepare(config, single_use=False, lifetime_s=session.max_lifetime_s)
         try:
             # The idle clock starts once the sandbox runs, not when the caller asked for it.
             started = utcnow()
@@ -86,6 +87,7 @@ class SessionOperations:
             session_id, lambda current: current.model_copy(update={"state": state})
         )
         ctx.runner.destroy_labelled({SESSION_LABEL: session_id})
+        ctx.egress.remove_dir(ctx.settings.egress_dir / session_id)
         log.info("session ended", session_id=session_id, state=state.value)
 
     def expire_if_idle(self, session_id: str) -> bool:
@@ -102,6 +104,7 @@ class SessionOperations:
         if ended.state != SessionState.EXPIRED:
             return False
         self._ctx.runner.destroy_labelled({SESSION_LABEL: session_id})
+        self._ctx.egress.remove_dir(self._ctx.settings.egress_dir / session_id)
         log.info("session ended", session_id=session_id, state=ended.state.value)
         return True
 
@@ -119,5 +122,9 @@ class SessionOperations:
         planner = self._ctx.planner
         policy = planner.policies[session.policy]
         return planner.sandbox_config(
-            policy, session.language, policy.limits, {SESSION_LABEL: session.id}
+            policy,
+            session.language,
+            policy.limits,
+            {SESSION_LABEL: session.id},
+            egress_name=session.id if policy.network.mode == "allowlist" else None,
         )

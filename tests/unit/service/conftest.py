@@ -20,6 +20,7 @@ from executor_service.jobs.store import Stores
 from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
 from executor_service.worker.context import WorkerContext
+from executor_service.worker.egress import EgressGates
 from tests.unit.service.fake_runner import FakeRunner
 from tests.unit.service.redis_server import redis_server
 
@@ -35,6 +36,7 @@ def service_settings(redis_url: str, tmp_path: Path) -> Iterator[Settings]:
     yield Settings(
         redis_url=redis_url,
         state_dir=tmp_path / "state",
+        egress_dir=tmp_path / "egress",
         heartbeat_ttl_s=5,
         result_ttl_s=600,
         cancel_poll_s=0.05,
@@ -74,6 +76,7 @@ def worker_context_for(
         settings=settings,
         stores=stores,
         runner=runner,
+        egress=EgressGates(settings),
         planner=Planner.load(settings),
         metrics=RedisMetrics(client),
         dispatcher=Dispatcher(create_sender(settings)),

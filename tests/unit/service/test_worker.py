@@ -407,5 +407,29 @@ def test_the_janitor_expires_idle_sessions(
     assert fake_runner.destroyed_labels == [{"agent-sandbox.session": "se_idle"}]
 
 
+def test_the_janitor_removes_egress_dirs_nothing_can_use(worker_context: WorkerContext) -> None:
+    """An ended execution's and session's go; a running execution's, an active session's, an
+    unknown one's with a name that is ours, and anything else stay (the last is not ours)."""
+    stores = worker_context.stores
+    running = submit(stores)
+    assert stores.executions.claim(running, "w:1") is not None
+    finished = submit(stores)
+    stores.executions.claim(finished, "w:1")
+    stores.executions.finish(finished, ok_result())
+    open_session(stores, "se_live")
+    open_session(stores, "se_gone")
+    stores.sessions.update(
+        "se_gone", lambda s: s.model_copy(update={"state": SessionState.DELETED})
+    )
+    root = worker_context.settings.egress_dir
+    names = [running, finished, "se_live", "se_gone", "ex_unknown", "lost+found"]
+    for name in names:
+        worker_context.egress.make_dir(root / name)
+    assert Janitor(worker_context).sweep_egress_dirs() == 3
+    assert sorted(path.name for path in root.iterdir()) == sorted(
+        [running, "se_live", "lost+found"]
+    )
+
+
 def test_ok_result_helper_is_ok() -> None:
     assert ok_result().status == RunStatus.OK
