@@ -210,6 +210,10 @@ class EgressGate:
             if self._log is None:
                 future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._proxy._loop)
                 self._log = future.result()
+                # Records are delivered in order on one thread: once this no-op has run, every
+                # record of this gate has reached on_record (a denial is on the event stream
+                # before the caller writes the result).
+                self._proxy._callbacks.submit(lambda: None).result()
             return self._log
 
     async def _start(self) -> None:

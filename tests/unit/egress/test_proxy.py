@@ -494,6 +494,23 @@ async def test_on_record_sees_every_record_and_a_failing_one_is_ignored(
     assert [r.host for r in seen] == ["b.test", "c.test"]
 
 
+async def test_every_record_reached_on_record_when_close_returns(
+    proxy: EgressProxy, tmp_path: Path
+) -> None:
+    """The worker writes the result right after close(): its denials must be out already."""
+    seen: list[str] = []
+
+    def slow(record: EgressRecord) -> None:
+        time.sleep(0.05)
+        seen.append(record.host)
+
+    gate = proxy.open_gate(tmp_path / "e.sock", grant(), on_record=slow)
+    for host in ("a.test", "b.test", "c.test"):
+        await exchange(gate.socket_path, connect(f"{host}:443"))
+    gate.close()
+    assert seen == ["a.test", "b.test", "c.test"]
+
+
 async def test_a_slow_on_record_does_not_stall_other_connections(
     proxy: EgressProxy, http_upstream: Upstream, tmp_path: Path
 ) -> None:
