@@ -2,10 +2,14 @@
 
 from agent_client.service.client import ExecutionClient
 from agent_client.service.models import (
+    Destination,
+    EgressEvent,
+    EgressRecord,
     Execution,
     ExecutionEvent,
     ExecutionRequest,
     InputFile,
+    Network,
     OutputEvent,
     ResultEvent,
     RunResult,
@@ -14,11 +18,15 @@ from agent_client.service.models import (
 )
 
 __all__ = [
+    "Destination",
+    "EgressEvent",
+    "EgressRecord",
     "Execution",
     "ExecutionClient",
     "ExecutionEvent",
     "ExecutionRequest",
     "InputFile",
+    "Network",
     "OutputEvent",
     "ResultEvent",
     "RunResult",

@@ -25,12 +25,15 @@ from agent_client.errors import (
     WaitTimeout,
 )
 from agent_client.service.models import (
+    EgressEvent,
+    EgressRecord,
     Execution,
     ExecutionEvent,
     ExecutionRequest,
     FileInfo,
     InputFile,
     Limits,
+    Network,
     OutputEvent,
     PolicyInfo,
     ResultEvent,
@@ -105,6 +108,7 @@ class ExecutionClient:
         args: Sequence[str] = (),
         policy: str | None = None,
         limits: Limits | None = None,
+        network: Network | None = None,
         session_id: str | None = None,
         collect: Sequence[str] = (),
         wait: bool = False,
@@ -124,6 +128,7 @@ class ExecutionClient:
             args=list(args),
             policy=policy,
             limits=limits,
+            network=network,
             session_id=session_id,
             collect=list(collect),
             wait=wait,
@@ -356,7 +361,7 @@ def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
 
 
 def _decode_event(name: str, data: str) -> ExecutionEvent | None:
-    if name not in {"state", "output", "result"}:
+    if name not in {"state", "output", "egress", "result"}:
         logger.debug("skipping unknown event %r", name)
         return None
     try:
@@ -365,6 +370,8 @@ def _decode_event(name: str, data: str) -> ExecutionEvent | None:
             return ResultEvent(execution=Execution.model_validate(payload))
         if name == "state":
             return StateEvent.model_validate(payload)
+        if name == "egress":
+            return EgressEvent(record=EgressRecord.model_validate(payload))
         return OutputEvent.model_validate(payload)
     except (ValueError, ValidationError) as exc:
         raise InvalidResponse(f"malformed {name} event: {exc}") from exc

@@ -42,6 +42,26 @@ class Limits(_Request):
     output_bytes: int | None = None
 
 
+class Destination(_Request):
+    """One place egress may go: a host name (or ``*.suffix``) or a network, on some ports."""
+
+    host: str | None = None
+    cidr: str | None = None
+    ports: list[int] = Field(default_factory=lambda: [443])
+
+
+class Network(_Request):
+    """A narrower network than the policy's: ``mode="none"``, fewer destinations, lower caps.
+
+    The service refuses (422) anything that would widen the policy's allowlist.
+    """
+
+    mode: Literal["none", "allowlist"] | None = None
+    allow: list[Destination] | None = None
+    max_connections: int | None = None
+    max_bytes: int | None = None
+
+
 class ExecutionRequest(_Request):
     """The body of POST /v1/executions (and one item of a batch)."""
 
@@ -52,6 +72,7 @@ class ExecutionRequest(_Request):
     args: list[str] = Field(default_factory=list)
     policy: str | None = None
     limits: Limits | None = None
+    network: Network | None = None
     session_id: str | None = None
     collect: list[str] = Field(default_factory=list)
     wait: bool = False
@@ -72,6 +93,19 @@ class OutputFile(_Response):
         return base64.b64decode(self.content)
 
 
+class EgressRecord(_Response):
+    """One connection the code asked the egress proxy for, and what became of it."""
+
+    host: str
+    port: int
+    allowed: bool
+    reason: str = ""  # why it was denied or cut: not_allowlisted, denied_address, byte_cap, ...
+    method: str = "CONNECT"
+    address: str | None = None
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
 class RunResult(_Response):
     """What the code itself did; a failing program is a status here, never an exception."""
 
@@ -86,6 +120,8 @@ class RunResult(_Response):
     memory_peak_bytes: int | None = None
     files: list[OutputFile] = Field(default_factory=list)
     message: str = ""
+    egress: list[EgressRecord] = Field(default_factory=list)  # policies with an allowlist only
+    egress_dropped: int = 0
 
 
 class ExecutionErrorInfo(_Response):
@@ -132,6 +168,7 @@ class PolicyInfo(_Response):
     description: str = ""
     languages: dict[str, str] = Field(default_factory=dict)
     limits: dict[str, Any] = Field(default_factory=dict)
+    network: dict[str, Any] = Field(default_factory=dict)
 
 
 class RuntimeInfo(_Response):
@@ -152,12 +189,21 @@ class OutputEvent(_Response):
     data: str
 
 
+class EgressEvent(_Response):
+    """A connection the egress proxy refused, as it happened."""
+
+    kind: Literal["egress"] = "egress"
+    record: EgressRecord
+
+
 class ResultEvent(_Response):
     kind: Literal["result"] = "result"
     execution: Execution
 
 
-ExecutionEvent = Annotated[StateEvent | OutputEvent | ResultEvent, Field(discriminator="kind")]
+ExecutionEvent = Annotated[
+    StateEvent | OutputEvent | EgressEvent | ResultEvent, Field(discriminator="kind")
+]
 
 
 class _ExecutionList(_Response):

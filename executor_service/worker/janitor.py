@@ -24,6 +24,7 @@ from executor_service.jobs.execution import ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.session import SessionState
 from executor_service.sandbox.images import images_present
+from executor_service.sandbox.spec import MAX_WALL_TIME_S
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.execution import EXECUTION_LABEL
 from executor_service.worker.session_ops import SessionOperations
@@ -61,13 +62,17 @@ class Janitor:
         could) and of a session that ended; return how many went.
 
         A directory is named for its execution (ex_...) or session (se_...). A session's stays
-        while the session is active: its sandbox's mount points at that very directory.
+        while the session is active: its sandbox's mount points at that very directory. One whose
+        record is unknown goes only once it is older than any run can last: its record expired,
+        or it belongs to another deployment sharing egress_dir by mistake, whose runs it must
+        not cut.
         """
         ctx = self._ctx
         root = ctx.settings.egress_dir
         if not root.is_dir():
             return 0
         removed = 0
+        unknown_after = time.time() - MAX_WALL_TIME_S - ctx.settings.lease_margin_s
         for entry in root.iterdir():
             try:
                 if entry.name.startswith("ex_"):
@@ -77,7 +82,10 @@ class Janitor:
                 else:
                     continue
             except NotFound:
-                ended = True
+                try:
+                    ended = entry.stat().st_mtime < unknown_after
+                except FileNotFoundError:
+                    continue
             if ended:
                 ctx.egress.remove_dir(entry)
                 removed += 1

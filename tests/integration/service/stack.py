@@ -32,6 +32,8 @@ class ServiceStack:
             "EXECUTOR_REDIS_URL": redis_url,
             "EXECUTOR_PORT": str(self.port),
             "EXECUTOR_STATE_DIR": str(state_dir),
+            # Each stack's own: a janitor removes the egress directories its Redis does not know.
+            "EXECUTOR_EGRESS_DIR": str(state_dir / "egress"),
             "EXECUTOR_JANITOR_INTERVAL_S": "0.5",
             "EXECUTOR_HEARTBEAT_TTL_S": "6",
             "EXECUTOR_CANCEL_POLL_S": "0.1",

@@ -20,6 +20,14 @@ import docker
 import httpx
 import pytest
 
+from agent_client.errors import LimitAboveCeiling
+from agent_client.service import (
+    Destination,
+    EgressEvent,
+    ExecutionClient,
+    Network,
+    ResultEvent,
+)
 from tests.conftest import missing
 from tests.integration.service.stack import ServiceStack, service_stack
 from tests.support.egress_server import HELLO, NAME, PACKAGE, PORT, EgressServer, egress_server
@@ -189,3 +197,42 @@ def test_egress_works_under_gvisor_through_the_api(
     release, fetched = result["stdout"].splitlines()
     assert release != os.uname().release  # gVisor's kernel, not the host's
     assert fetched == f"{url} {HELLO.decode().strip()}", result
+
+
+async def test_the_client_narrows_the_allowlist_and_follows_denials(
+    stack: ServiceStack, server: EgressServer
+) -> None:
+    """Our own client against the real service: the typed network field, refusal and events."""
+    key = stack.key("acme")["Authorization"].removeprefix("Bearer ")
+    async with ExecutionClient(stack.url, key, timeout=60) as client:
+        info = {policy.name: policy for policy in await client.policies()}
+        assert info["test-index"].network["allow"] == [{"host": NAME, "ports": [PORT]}]
+        with pytest.raises(LimitAboveCeiling) as refused:
+            await client.submit(
+                "python",
+                "print(1)",
+                policy="test-index",
+                network=Network(allow=[Destination(host=NAME, ports=[PORT, 443])]),
+            )
+        assert refused.value.field == "network.allow.0"
+        urls = [f"{server.url}/hello", "http://other.test/"]
+        execution = await client.submit(
+            "python",
+            FETCH,
+            args=urls,
+            policy="test-index",
+            network=Network(allow=[Destination(host=NAME, ports=[PORT])], max_connections=4),
+        )
+        events = [event async for event in client.stream(execution.id)]
+    denials = [event.record for event in events if isinstance(event, EgressEvent)]
+    assert [(record.host, record.reason) for record in denials] == [
+        ("other.test", "not_allowlisted")
+    ], events
+    final = events[-1]
+    assert isinstance(final, ResultEvent)
+    result = final.execution.result
+    assert result is not None
+    assert [(record.host, record.allowed) for record in result.egress] == [
+        (NAME, True),
+        ("other.test", False),
+    ]

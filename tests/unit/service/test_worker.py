@@ -3,6 +3,7 @@ on their own path, and the janitor's sweeps."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -34,7 +35,7 @@ from executor_service.jobs.session_commands import (
 from executor_service.jobs.store import Stores
 from executor_service.jobs.tenant import ApiKey
 from executor_service.sandbox.runner import OutputCallback
-from executor_service.sandbox.spec import Program, RunResult, RunStatus
+from executor_service.sandbox.spec import MAX_WALL_TIME_S, Program, RunResult, RunStatus
 from executor_service.settings import Settings
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.execution import ExecutionWorker
@@ -408,8 +409,8 @@ def test_the_janitor_expires_idle_sessions(
 
 
 def test_the_janitor_removes_egress_dirs_nothing_can_use(worker_context: WorkerContext) -> None:
-    """An ended execution's and session's go; a running execution's, an active session's, an
-    unknown one's with a name that is ours, and anything else stay (the last is not ours)."""
+    """An ended execution's and session's go, and an unknown one's older than any run; a running
+    execution's, an active session's, a recent unknown one's and what is not ours stay."""
     stores = worker_context.stores
     running = submit(stores)
     assert stores.executions.claim(running, "w:1") is not None
@@ -422,13 +423,14 @@ def test_the_janitor_removes_egress_dirs_nothing_can_use(worker_context: WorkerC
         "se_gone", lambda s: s.model_copy(update={"state": SessionState.DELETED})
     )
     root = worker_context.settings.egress_dir
-    names = [running, finished, "se_live", "se_gone", "ex_unknown", "lost+found"]
+    names = [running, finished, "se_live", "se_gone", "ex_old", "ex_recent", "lost+found"]
     for name in names:
         worker_context.egress.make_dir(root / name)
+    long_ago = time.time() - MAX_WALL_TIME_S - worker_context.settings.lease_margin_s - 60
+    os.utime(root / "ex_old", (long_ago, long_ago))
     assert Janitor(worker_context).sweep_egress_dirs() == 3
-    assert sorted(path.name for path in root.iterdir()) == sorted(
-        [running, "se_live", "lost+found"]
-    )
+    left = sorted(path.name for path in root.iterdir())
+    assert left == sorted([running, "se_live", "ex_recent", "lost+found"])
 
 
 def test_ok_result_helper_is_ok() -> None:
