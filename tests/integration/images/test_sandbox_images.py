@@ -169,10 +169,13 @@ def test_labels_and_runtime_config(
     assert config["User"] == f"{SANDBOX_UID}:{SANDBOX_UID}"
     assert config["WorkingDir"] == "/workspace"
     env = dict(item.split("=", 1) for item in config["Env"])
-    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert env["PATH"].endswith("/usr/local/bin:/usr/bin:/bin")
     assert env["HOME"] == "/workspace"
     assert env["LANG"] == "C.UTF-8"
     if name == "python":
+        # pip installs for the code's user, in the workspace, and its scripts are found.
+        assert env["PATH"] == "/workspace/.local/bin:/usr/local/bin:/usr/bin:/bin"
+        assert env["PYTHONUSERBASE"] == "/workspace/.local"
         assert env["PYTHONUNBUFFERED"] == "1"
         assert env["PYTHONDONTWRITEBYTECODE"] == "1"
         assert env["MPLBACKEND"] == "Agg"
