@@ -65,6 +65,7 @@ def wheel(name: str = PACKAGE, version: str = "1.0") -> tuple[str, bytes]:
 
 def fill(root: Path, big_bytes: int) -> None:
     """The served tree: /hello, /big (big_bytes), /simple/<package>/ and its wheel."""
+    root.mkdir(parents=True, exist_ok=True)
     (root / "hello").write_bytes(HELLO)
     (root / "big").write_bytes(b"x" * big_bytes)
     filename, content = wheel()
