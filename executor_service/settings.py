@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     session_max_lifetime_s: int = Field(default=3600, gt=0)
     session_idle_timeout_ceiling_s: int = Field(default=24 * 3600, gt=0)
     session_lifetime_ceiling_s: int = Field(default=7 * 24 * 3600, gt=0)
+    # Warm pool, per worker process: hardened single-use sandboxes created and started ahead of
+    # need, per (image, runtime, limits); each serves one run and is destroyed after it.
+    pool_size: int = Field(default=2, ge=0, le=64)  # idle members per key; 0 turns the pool off
+    pool_idle_s: float = Field(default=120.0, gt=0)  # an idle member older than this is replaced
+    pool_max_keys: int = Field(default=4, ge=1, le=64)  # how many keys are kept warm at once
+    auth_cache_s: float = Field(default=2.0, ge=0)  # an API key's lookup is reused this long
     log_level: str = "info"
     log_json: bool = True
 
