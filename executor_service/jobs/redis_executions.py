@@ -16,8 +16,10 @@ Key layout (prefix `as:`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Collection
 from typing import Any
 
 import redis
@@ -81,6 +83,34 @@ redis.call('EXPIRE', KEYS[5], ARGV[9])
 return 'ok'
 """
 
+# A checked transition in one round trip: the caller read (or wrote) the record whose SHA-1 it
+# sends and computed the move from it; if the record is still that one, the new record and all
+# its bookkeeping are written, else the current record comes back for the caller to decide
+# again. Comparing the whole record (not just its state) is what WATCH gave: no write is lost.
+_TRANSITION = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+if redis.sha1hex(raw) ~= ARGV[1] then return {'changed', raw} end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'state', 'data', ARGV[4])
+if ARGV[6] == 'running' then
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[3])
+  return {'ok'}
+end
+redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('SREM', KEYS[5], ARGV[3])
+if ARGV[12] == '1' and redis.call('GET', KEYS[6]) == ARGV[3] then redis.call('DEL', KEYS[6]) end
+if ARGV[9] == '1' then redis.call('SET', KEYS[7], '1', 'EX', ARGV[8]) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'result', 'data', '{}')
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('ZADD', KEYS[8], ARGV[11], ARGV[3])
+redis.call('HSET', KEYS[9], ARGV[3], ARGV[10])
+redis.call('INCRBY', KEYS[10], ARGV[10])
+return {'ok'}
+"""
+
 _OPEN_STREAM = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
@@ -101,6 +131,7 @@ class RedisExecutionStore:
         self._redis = client
         self._settings = settings
         self._create = client.register_script(_CREATE)
+        self._apply = client.register_script(_TRANSITION)
         self._open_stream = client.register_script(_OPEN_STREAM)
 
     # admission and reads --------------------------------------------------------------------
@@ -180,8 +211,10 @@ class RedisExecutionStore:
         execution, changed = self._transition(execution_id, claim_move(worker, utcnow()))
         return execution if changed else None
 
-    def finish(self, execution_id: str, result: RunResult) -> tuple[Execution, bool]:
-        return self._transition(execution_id, finish_move(result, utcnow()))
+    def finish(
+        self, execution_id: str, result: RunResult, *, claimed: Execution | None = None
+    ) -> tuple[Execution, bool]:
+        return self._transition(execution_id, finish_move(result, utcnow()), claimed)
 
     def fail(
         self,
@@ -189,8 +222,9 @@ class RedisExecutionStore:
         error: ExecutionError,
         *,
         only_from: frozenset[ExecutionState] | None = None,
+        claimed: Execution | None = None,
     ) -> tuple[Execution, bool]:
-        return self._transition(execution_id, fail_move(error, utcnow(), only_from))
+        return self._transition(execution_id, fail_move(error, utcnow(), only_from), claimed)
 
     def cancel(self, execution_id: str, tenant: str) -> tuple[Execution, bool]:
         self.get(execution_id, tenant)
@@ -222,69 +256,76 @@ class RedisExecutionStore:
     def cancel_requested(self, execution_id: str) -> bool:
         return bool(self._redis.exists(key("cancel", execution_id)))
 
+    def cancels_requested(self, execution_ids: Collection[str]) -> set[str]:
+        ids = list(execution_ids)
+        if not ids:
+            return set()
+        flags: list[str | None] = self._redis.mget([key("cancel", i) for i in ids])  # type: ignore[assignment]
+        return {i for i, flag in zip(ids, flags, strict=True) if flag is not None}
+
     def session_busy(self, session_id: str) -> bool:
         return bool(self._redis.exists(_busy(session_id)))
 
     def _transition(
-        self,
-        execution_id: str,
-        move: Move,
+        self, execution_id: str, move: Move, known: Execution | None = None
     ) -> tuple[Execution, bool]:
-        """Apply `move` if the record is in a state it may leave; (record, whether it moved)."""
-        record_key = _ex(execution_id)
-        busy_key: list[str | None] = [None]
+        """Apply `move` if the record is in a state it may leave; (record, whether it moved).
 
-        def read(pipe: Any) -> tuple[Execution, bool]:
-            raw = pipe.get(record_key)
+        `known` is the record as this caller last wrote it: while nobody else changed it, the
+        move costs one round trip; otherwise (or without it) the record is read first.
+        """
+        raw = known.model_dump_json() if known is not None else None
+        while True:
             if raw is None:
-                raise NotFound(f"no execution {execution_id!r}")
-            current = Execution.model_validate_json(str(raw))
+                raw = self._redis.get(_ex(execution_id))  # type: ignore[assignment]
+                if raw is None:
+                    raise NotFound(f"no execution {execution_id!r}")
+            current = Execution.model_validate_json(raw)
             if not move.applies_to(current.state):
-                raise Abort((current, False))
-            busy_key[0] = None
-            if move.target in FINAL_STATES and current.request.session_id:
-                candidate = _busy(current.request.session_id)
-                pipe.watch(candidate)
-                if pipe.get(candidate) == execution_id:
-                    busy_key[0] = candidate
-            return move.change(current), True
+                return current, False
+            updated = move.change(current)
+            reply: list[str] = self._apply(
+                keys=self._keys_of(updated), args=self._args_of(raw, updated)
+            )
+            if reply[0] == "ok":
+                return updated, True
+            if reply[0] == "missing":
+                raise NotFound(f"no execution {execution_id!r}")
+            raw = reply[1]  # another writer came first: decide again on what it wrote
 
-        def write(pipe: Any, value: tuple[Execution, bool]) -> None:
-            self._bookkeep(pipe, value[0], busy_key[0])
-
-        result: tuple[Execution, bool] = watched(self._redis, [record_key], read, write)
-        return result
-
-    def _bookkeep(self, pipe: Any, updated: Execution, busy_key: str | None) -> None:
+    def _keys_of(self, updated: Execution) -> list[str]:
         ident, tenant = updated.id, updated.tenant
-        record_key, events = _ex(ident), _ev(ident)
-        maxlen = self._settings.event_stream_maxlen
-        pipe.set(record_key, updated.model_dump_json())
-        pipe.zrem(_QUEUED, ident)
-        pipe.xadd(
-            events,
-            {"kind": "state", "data": _state_data(updated.state)},
-            maxlen=maxlen,
-            approximate=True,
-        )
-        if updated.state == ExecutionState.RUNNING:
-            lease_end = updated.lease_expires_at.timestamp() if updated.lease_expires_at else 0
-            pipe.zadd(_RUNNING, {ident: lease_end})
-            return
+        return [
+            _ex(ident),
+            _ev(ident),
+            _QUEUED,
+            _RUNNING,
+            _tenant(tenant, "active"),
+            _busy(updated.request.session_id or "-"),
+            key("cancel", ident),
+            _tenant(tenant, "stored"),
+            _tenant(tenant, "sizes"),
+            _tenant(tenant, "stored_bytes"),
+        ]
+
+    def _args_of(self, expected_raw: str, updated: Execution) -> list[str | int | float]:
         ttl = self._settings.result_ttl_s
-        pipe.zrem(_RUNNING, ident)
-        pipe.srem(_tenant(tenant, "active"), ident)
-        if busy_key is not None:
-            pipe.delete(busy_key)
-        if updated.state == ExecutionState.CANCELLED:
-            pipe.set(key("cancel", ident), "1", ex=ttl)
-        pipe.xadd(events, {"kind": "result", "data": "{}"}, maxlen=maxlen, approximate=True)
-        pipe.expire(record_key, ttl)
-        pipe.expire(events, ttl)
-        size = stored_size(updated)
-        pipe.zadd(_tenant(tenant, "stored"), {ident: time.time() + ttl})
-        pipe.hset(_tenant(tenant, "sizes"), ident, size)
-        pipe.incrby(_tenant(tenant, "stored_bytes"), size)
+        running = updated.state == ExecutionState.RUNNING
+        lease_end = updated.lease_expires_at.timestamp() if updated.lease_expires_at else 0
+        return [
+            hashlib.sha1(expected_raw.encode(), usedforsecurity=False).hexdigest(),
+            updated.model_dump_json(),
+            updated.id,
+            _state_data(updated.state),
+            self._settings.event_stream_maxlen,
+            "running" if running else "final",
+            lease_end,
+            ttl,
+            "1" if updated.state == ExecutionState.CANCELLED else "0",
+            0 if running else stored_size(updated),
+            time.time() + ttl,
+            "1" if updated.state in FINAL_STATES and updated.request.session_id else "0",
+        ]
 
     # events ---------------------------------------------------------------------------------
 

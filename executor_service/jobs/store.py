@@ -6,7 +6,7 @@ suite runs against both. Every state change is checked, so two writers never bot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,17 +47,29 @@ class ExecutionStore(Protocol):
         """queued -> running for exactly one caller, with a lease of the record's `lease_s`."""
         ...
 
-    def finish(self, execution_id: str, result: RunResult) -> tuple[Execution, bool]: ...
+    def finish(
+        self, execution_id: str, result: RunResult, *, claimed: Execution | None = None
+    ) -> tuple[Execution, bool]:
+        """running -> finished. `claimed`, the record `claim` returned to this caller, lets a
+        store skip reading the record when nobody changed it since (the worker's hot path)."""
+        ...
+
     def fail(
         self,
         execution_id: str,
         error: ExecutionError,
         *,
         only_from: frozenset[ExecutionState] | None = None,
+        claimed: Execution | None = None,
     ) -> tuple[Execution, bool]: ...
     def cancel(self, execution_id: str, tenant: str) -> tuple[Execution, bool]: ...
     def attach_partial_result(self, execution_id: str, result: RunResult) -> None: ...
     def cancel_requested(self, execution_id: str) -> bool: ...
+    def cancels_requested(self, execution_ids: Collection[str]) -> set[str]:
+        """Which of these executions a cancel waits on, asked in one go (one watcher per worker
+        process checks all its runs at once)."""
+        ...
+
     def session_busy(self, session_id: str) -> bool:
         """An execution of the session is queued or running (it is not idle, whatever its clock)."""
         ...

@@ -13,6 +13,7 @@ import bisect
 import json
 import time
 from collections import defaultdict
+from collections.abc import Collection
 
 from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound
@@ -148,7 +149,11 @@ class MemoryExecutionStore:
         execution, changed = self._transition(execution_id, claim_move(worker, utcnow()))
         return execution if changed else None
 
-    def finish(self, execution_id: str, result: RunResult) -> tuple[Execution, bool]:
+    def finish(
+        self, execution_id: str, result: RunResult, *, claimed: Execution | None = None
+    ) -> tuple[Execution, bool]:
+        # `claimed` saves the Redis store a read; here every read is free, so it is not needed.
+        del claimed
         return self._transition(execution_id, finish_move(result, utcnow()))
 
     def fail(
@@ -157,7 +162,9 @@ class MemoryExecutionStore:
         error: ExecutionError,
         *,
         only_from: frozenset[ExecutionState] | None = None,
+        claimed: Execution | None = None,
     ) -> tuple[Execution, bool]:
+        del claimed
         return self._transition(execution_id, fail_move(error, utcnow(), only_from))
 
     def cancel(self, execution_id: str, tenant: str) -> tuple[Execution, bool]:
@@ -180,6 +187,11 @@ class MemoryExecutionStore:
     def cancel_requested(self, execution_id: str) -> bool:
         with self._shared.cond:
             return alive(self._cancels.get(execution_id, 0.0), time.time())
+
+    def cancels_requested(self, execution_ids: Collection[str]) -> set[str]:
+        with self._shared.cond:
+            now = time.time()
+            return {i for i in execution_ids if alive(self._cancels.get(i, 0.0), now)}
 
     def session_busy(self, session_id: str) -> bool:
         with self._shared.cond:
