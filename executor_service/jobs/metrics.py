@@ -1,12 +1,14 @@
 """Service metrics kept in Redis, so API and worker processes share one set of numbers.
 
 Workers observe; the API's /metrics renders. Histograms store a count per bucket plus sum and
-count in one hash each, which is all Prometheus' histogram type needs and costs one round trip.
+count in one hash each, which is all Prometheus' histogram type needs. A worker gathers one
+execution's numbers in a MetricsBatch and writes them together: one round trip per execution.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,30 +42,75 @@ class HistogramSnapshot:
     sum: float
 
 
-class RedisMetrics:
+class MetricsBatch:
+    """Numbers kept until `flush` writes them all in one pipeline; safe to feed from several
+    threads (the egress proxy counts connections off the run's thread)."""
+
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
+        self._lock = threading.Lock()
+        self._counts: list[tuple[str, str]] = []  # (hash, field) each to add 1 to
+        self._sums: list[tuple[str, float]] = []  # (histogram hash, value) to add to its sum
 
     def observe(self, name: str, value: float) -> None:
-        """Best effort: a number lost while Redis is away must not fail the run it describes."""
         _, bounds = HISTOGRAMS[name]
         bucket = next((str(bound) for bound in bounds if value <= bound), "+Inf")
-        pipe: Any = self._redis.pipeline(transaction=False)
-        pipe.hincrby(PREFIX + name, bucket, 1)
-        pipe.hincrbyfloat(PREFIX + name, "sum", value)
-        with contextlib.suppress(redis.RedisError):
-            pipe.execute()
+        with self._lock:
+            self._counts.append((PREFIX + name, bucket))
+            self._sums.append((PREFIX + name, float(value)))
 
     def count_outcome(self, outcome: str) -> None:
         """Outcomes are `finished:<result status>`, `failed`, `cancelled` or `requeued`."""
-        with contextlib.suppress(redis.RedisError):
-            self._redis.hincrby(PREFIX + OUTCOMES, outcome, 1)
+        with self._lock:
+            self._counts.append((PREFIX + OUTCOMES, outcome))
 
     def count_egress(self, allowed: bool, reason: str) -> None:
         """One connection a sandbox asked the egress proxy for: `allowed`, or `denied:<reason>`."""
         field = "allowed" if allowed else f"denied:{reason}"
+        with self._lock:
+            self._counts.append((PREFIX + EGRESS, field))
+
+    def flush(self) -> None:
+        """Best effort: numbers lost while Redis is away must not fail the run they describe."""
+        with self._lock:
+            counts, self._counts = self._counts, []
+            sums, self._sums = self._sums, []
+        if not counts and not sums:
+            return
+        pipe: Any = self._redis.pipeline(transaction=False)
+        for name, field in counts:
+            pipe.hincrby(name, field, 1)
+        for name, value in sums:
+            pipe.hincrbyfloat(name, "sum", value)
         with contextlib.suppress(redis.RedisError):
-            self._redis.hincrby(PREFIX + EGRESS, field, 1)
+            pipe.execute()
+
+
+class RedisMetrics:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def batch(self) -> MetricsBatch:
+        """Gather one execution's numbers and `flush` them together at its end."""
+        return MetricsBatch(self._redis)
+
+    def observe(self, name: str, value: float) -> None:
+        """Best effort: a number lost while Redis is away must not fail the run it describes."""
+        batch = self.batch()
+        batch.observe(name, value)
+        batch.flush()
+
+    def count_outcome(self, outcome: str) -> None:
+        """Outcomes are `finished:<result status>`, `failed`, `cancelled` or `requeued`."""
+        batch = self.batch()
+        batch.count_outcome(outcome)
+        batch.flush()
+
+    def count_egress(self, allowed: bool, reason: str) -> None:
+        """One connection a sandbox asked the egress proxy for: `allowed`, or `denied:<reason>`."""
+        batch = self.batch()
+        batch.count_egress(allowed, reason)
+        batch.flush()
 
     def egress(self) -> dict[str, int]:
         raw: dict[str, str] = self._redis.hgetall(PREFIX + EGRESS)  # type: ignore[assignment]
