@@ -15,6 +15,7 @@ from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.store import Stores
 from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
+from executor_service.worker.cancel_watch import CancelWatch
 from executor_service.worker.egress import EgressGates
 
 
@@ -29,21 +30,24 @@ class WorkerContext:
     dispatcher: Dispatcher  # the reconciler sends lost executions again
     broker: redis.Redis  # where the reconciler looks for messages in flight
     name: str  # host:pid, the identity heartbeats and claims carry
+    cancels: CancelWatch  # the process's one watcher of cancel flags, for every run
 
     @classmethod
     def create(cls, settings: Settings) -> WorkerContext:
         # Imported here so that only a worker process ever loads the Docker client.
-        from executor_service.sandbox.docker_runner import create_runner
+        from executor_service.sandbox.docker_runner import create_worker_runner
 
         stores, client = redis_stores(settings)
+        name = f"{socket.gethostname()}:{os.getpid()}"
         return cls(
             settings=settings,
             stores=stores,
-            runner=create_runner(settings),
+            runner=create_worker_runner(settings, owner=name),
             egress=EgressGates(settings),
             planner=Planner.load(settings),
             metrics=RedisMetrics(client),
             dispatcher=Dispatcher(create_sender(settings)),
             broker=client,
-            name=f"{socket.gethostname()}:{os.getpid()}",
+            name=name,
+            cancels=CancelWatch(stores.executions, settings.cancel_poll_s),
         )

@@ -8,7 +8,6 @@ the final write is retried; if it still fails, the claim's lease lets the janito
 from __future__ import annotations
 
 import codecs
-import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -20,7 +19,7 @@ from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound, ServiceError, SessionEnded, StoreUnavailable
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
-from executor_service.jobs.metrics import RedisMetrics
+from executor_service.jobs.metrics import MetricsBatch
 from executor_service.jobs.session import Session, SessionState
 from executor_service.jobs.store import ExecutionStore
 from executor_service.sandbox.runner import Sandbox, Stream
@@ -81,42 +80,11 @@ class OutputForwarder:
                 self._warned = True
 
 
-class CancelWatcher:
-    """Turn the store's cancel flag into the threading.Event the runner watches."""
-
-    def __init__(self, store: ExecutionStore, execution_id: str, poll_s: float) -> None:
-        self.event = threading.Event()
-        self._store = store
-        self._id = execution_id
-        self._poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._watch, name=f"cancel-{execution_id}", daemon=True
-        )
-
-    def __enter__(self) -> threading.Event:
-        self._thread.start()
-        return self.event
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self._poll_s):
-            try:
-                if self._store.cancel_requested(self._id):
-                    self.event.set()
-                    return
-            except RedisError:
-                continue  # Redis is away: ask again on the next tick
-
-
 class EgressAudit:
     """Called by the proxy (off its event loop) once per connection: count every one, and put
     each denial on the event stream and in the worker's log as it happens."""
 
-    def __init__(self, store: ExecutionStore, metrics: RedisMetrics, execution_id: str) -> None:
+    def __init__(self, store: ExecutionStore, metrics: MetricsBatch, execution_id: str) -> None:
         self._store = store
         self._metrics = metrics
         self._id = execution_id
@@ -139,10 +107,21 @@ class EgressAudit:
 
 
 class ExecutionWorker:
+    """One execution's run. Its Redis round trips are few on purpose (claim 2, finish 1, metrics
+    1, one per output chunk; a session's run adds its read and its touch): on a warm path the
+    service's own work must stay well under the engine's."""
+
     def __init__(self, context: WorkerContext) -> None:
         self._ctx = context
 
     def execute(self, execution_id: str) -> None:
+        metrics = self._ctx.metrics.batch()
+        try:
+            self._execute(execution_id, metrics)
+        finally:
+            metrics.flush()
+
+    def _execute(self, execution_id: str, metrics: MetricsBatch) -> None:
         ctx = self._ctx
         store = ctx.stores.executions
         bound = log.bind(execution_id=execution_id, worker=ctx.name)
@@ -156,42 +135,45 @@ class ExecutionWorker:
             return
         if execution.claimed_at is not None:
             wait = (execution.claimed_at - execution.created_at).total_seconds()
-            ctx.metrics.observe("queue_wait_seconds", max(wait, 0.0))
+            metrics.observe("queue_wait_seconds", max(wait, 0.0))
         bound.info("execution claimed", language=execution.request.language)
         try:
-            result = self._run(execution)
+            result = self._run(execution, metrics)
         except ServiceError as exc:
-            self._fail(execution, ExecutionError(code=exc.code, message=exc.message))
+            self._fail(execution, ExecutionError(code=exc.code, message=exc.message), metrics)
             bound.warning("execution failed", code=exc.code)
             return
         except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a record
             bound.exception("execution crashed")
             message = f"the worker failed: {type(exc).__name__}"
-            self._fail(execution, ExecutionError(code="internal_error", message=message))
+            error = ExecutionError(code="internal_error", message=message)
+            self._fail(execution, error, metrics)
             return
         budget = ctx.settings.final_write_retry_s
-        record, changed = retrying(lambda: store.finish(execution_id, result), budget)
+        record, changed = retrying(
+            lambda: store.finish(execution_id, result, claimed=execution), budget
+        )
         if changed:
-            ctx.metrics.count_outcome(f"finished:{result.status.value}")
-            ctx.metrics.observe("run_seconds", result.wall_time_s)
+            metrics.count_outcome(f"finished:{result.status.value}")
+            metrics.observe("run_seconds", result.wall_time_s)
         elif record.state == ExecutionState.CANCELLED:
             retrying(lambda: store.attach_partial_result(execution_id, result), budget)
         bound.info("execution ended", state=record.state.value, status=result.status.value)
 
-    def _fail(self, execution: Execution, error: ExecutionError) -> None:
+    def _fail(self, execution: Execution, error: ExecutionError, metrics: MetricsBatch) -> None:
         store = self._ctx.stores.executions
         budget = self._ctx.settings.final_write_retry_s
-        _, changed = retrying(lambda: store.fail(execution.id, error), budget)
+        _, changed = retrying(lambda: store.fail(execution.id, error, claimed=execution), budget)
         if changed:
-            self._ctx.metrics.count_outcome("failed")
+            metrics.count_outcome("failed")
 
-    def _run(self, execution: Execution) -> RunResult:
+    def _run(self, execution: Execution, metrics: MetricsBatch) -> RunResult:
         ctx = self._ctx
         request = execution.request
         store = ctx.stores.executions
         output = OutputForwarder(store, execution.id)
-        egress_log = EgressAudit(store, ctx.metrics, execution.id)
-        with CancelWatcher(store, execution.id, ctx.settings.cancel_poll_s) as cancel:
+        egress_log = EgressAudit(store, metrics, execution.id)
+        with ctx.cancels.watching(execution.id) as cancel:
             try:
                 if request.session_id is None:
                     plan = ctx.planner.plan(
@@ -202,7 +184,7 @@ class ExecutionWorker:
                     ) as egress:
                         started = time.monotonic()
                         sandbox = ctx.runner.prepare(plan.config)
-                        ctx.metrics.observe("container_start_seconds", time.monotonic() - started)
+                        metrics.observe("container_start_seconds", time.monotonic() - started)
                         try:
                             result = ctx.runner.run(
                                 sandbox, plan.program, on_output=output, cancel=cancel
@@ -236,10 +218,9 @@ class ExecutionWorker:
             raise SessionEnded(
                 f"session {session_id} is {session.state.value}; open a new one", field="session_id"
             )
-        touched = sessions.update(
-            session_id, lambda current: current.model_copy(update={"last_used_at": utcnow()})
-        )
-        return touched, session.container_id
+        # Not touched here: the busy flag keeps a running session from idling out, and `_touch`
+        # marks it used when the run ends (one write per run, not two).
+        return session, session.container_id
 
     def _touch(self, session_id: str) -> None:
         try:

@@ -19,6 +19,7 @@ from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.store import Stores
 from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
+from executor_service.worker.cancel_watch import CancelWatch
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.egress import EgressGates
 from tests.unit.service.fake_runner import FakeRunner
@@ -82,6 +83,7 @@ def worker_context_for(
         dispatcher=Dispatcher(create_sender(settings)),
         broker=client,
         name=name,
+        cancels=CancelWatch(stores.executions, settings.cancel_poll_s),
     )
 
 
