@@ -329,6 +329,30 @@ def test_cancel_of_a_queued_execution_stops_its_claim(stores: Stores) -> None:
     assert stores.executions.queue_length() == 0
 
 
+def test_cancel_flags_of_many_runs_are_read_at_once(stores: Stores) -> None:
+    first, second, third = submit(stores), submit(stores), submit(stores)
+    for record in (first, second, third):
+        stores.executions.claim(record.id, "w")
+    assert stores.executions.cancels_requested([]) == set()
+    stores.executions.cancel(second.id, "acme")
+    ids = [first.id, second.id, third.id, "ex_missing"]
+    assert stores.executions.cancels_requested(ids) == {second.id}
+
+
+def test_finish_from_the_claimed_record_is_checked_like_any_other(stores: Stores) -> None:
+    record = submit(stores)
+    claimed = stores.executions.claim(record.id, "w")
+    assert claimed is not None
+    finished, changed = stores.executions.finish(record.id, RESULT, claimed=claimed)
+    assert changed
+    assert finished.state == ExecutionState.FINISHED
+    again, changed = stores.executions.finish(record.id, RESULT, claimed=claimed)
+    assert not changed
+    assert again.state == ExecutionState.FINISHED
+    error = ExecutionError(code="x", message="y")
+    assert not stores.executions.fail(record.id, error, claimed=claimed)[1]
+
+
 def test_cancel_of_a_running_execution_raises_the_flag_and_wins_over_finish(
     stores: Stores,
 ) -> None:

@@ -1,0 +1,196 @@
+"""The service's own cost per run stays small: Redis round trips of a transition, one cancel
+watcher per process, an execution's metrics in one write, and API keys reused briefly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+import redis
+
+from executor_service.api.key_cache import CachedKeyStore, cached_keys
+from executor_service.jobs.execution import ExecutionError, ExecutionState
+from executor_service.jobs.ids import utcnow
+from executor_service.jobs.memory.base import Shared
+from executor_service.jobs.memory.keys import MemoryKeyStore
+from executor_service.jobs.metrics import RedisMetrics
+from executor_service.jobs.redis_executions import RedisExecutionStore
+from executor_service.jobs.store import ExecutionStore
+from executor_service.jobs.tenant import ApiKey, new_key
+from executor_service.sandbox.spec import RunResult, RunStatus
+from executor_service.settings import Settings
+from executor_service.worker.cancel_watch import CancelWatch
+from tests.unit.service.records import execution
+
+RESULT = RunResult(status=RunStatus.OK, exit_code=0, stdout="1\n", stderr="", wall_time_s=0.1)
+KEY = ApiKey(key_id="k1", tenant="acme", created_at=utcnow())
+
+
+class CountingRedis(redis.Redis):
+    """Counts the commands sent one by one (each is a round trip; pipelines are not used here)."""
+
+    trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.trips += 1
+        return super().execute_command(*args, **options)
+
+
+@pytest.fixture
+def counted(service_settings: Settings) -> tuple[RedisExecutionStore, CountingRedis]:
+    client = CountingRedis.from_url(service_settings.redis_url, decode_responses=True)
+    store = RedisExecutionStore(client, service_settings)
+    warm = execution()  # loads the scripts, so the counts below are of the hot path
+    store.create(warm, key=KEY, max_queued=10)
+    store.claim(warm.id, "w")
+    return store, client
+
+
+@pytest.mark.redis
+def test_a_run_costs_two_round_trips_to_claim_and_one_to_finish(
+    counted: tuple[RedisExecutionStore, CountingRedis],
+) -> None:
+    store, client = counted
+    record = execution(session_id="se_1")
+    store.create(record, key=KEY, max_queued=10)
+    client.trips = 0
+    claimed = store.claim(record.id, "w")
+    assert claimed is not None
+    assert client.trips == 2
+    client.trips = 0
+    finished, changed = store.finish(record.id, RESULT, claimed=claimed)
+    assert changed
+    assert finished.state == ExecutionState.FINISHED
+    assert client.trips == 1
+    assert store.get(record.id).result == RESULT
+    assert not store.session_busy("se_1")
+
+
+@pytest.mark.redis
+def test_a_claimed_record_changed_since_is_decided_on_what_is_stored(
+    counted: tuple[RedisExecutionStore, CountingRedis],
+) -> None:
+    store, client = counted
+    record = execution()
+    store.create(record, key=KEY, max_queued=10)
+    claimed = store.claim(record.id, "w")
+    assert claimed is not None
+    store.cancel(record.id, "acme")
+    client.trips = 0
+    after, changed = store.finish(record.id, RESULT, claimed=claimed)
+    assert not changed
+    assert after.state == ExecutionState.CANCELLED
+    assert client.trips == 1
+    error = ExecutionError(code="x", message="y")
+    assert not store.fail(record.id, error, claimed=claimed)[1]
+    assert store.get(record.id).state == ExecutionState.CANCELLED
+
+
+class FlagStore:
+    """The one ExecutionStore method the watcher uses, counting its calls."""
+
+    def __init__(self) -> None:
+        self.flagged: set[str] = set()
+        self.calls: list[set[str]] = []
+
+    def cancels_requested(self, execution_ids: Collection[str]) -> set[str]:
+        self.calls.append(set(execution_ids))
+        return self.flagged & set(execution_ids)
+
+
+def test_one_watcher_checks_every_run_in_one_call_per_tick() -> None:
+    store = FlagStore()
+    watch = CancelWatch(store, poll_s=0.02)  # type: ignore[arg-type]  # a fake with one method
+    try:
+        time.sleep(0.1)
+        assert store.calls == []  # nothing runs: nothing is asked
+        with watch.watching("a") as a, watch.watching("b") as b, watch.watching("c") as c:
+            time.sleep(0.1)
+            assert store.calls
+            assert all(call == {"a", "b", "c"} for call in store.calls)
+            store.flagged.add("b")
+            assert b.wait(1.0)
+            assert not a.is_set()
+            assert not c.is_set()
+        threads = [t for t in threading.enumerate() if t.name.startswith("cancel")]
+        assert len(threads) == 1
+        asked = len(store.calls)
+        time.sleep(0.1)
+        assert len(store.calls) <= asked + 1  # idle again once the runs ended
+    finally:
+        watch.stop()
+    assert not any(t.name == "cancel-watch" for t in threading.enumerate())
+
+
+def test_the_watcher_sees_a_cancel_of_the_real_store(stores: Any) -> None:
+    executions: ExecutionStore = stores.executions
+    record = execution()
+    executions.create(record, key=KEY, max_queued=10)
+    executions.claim(record.id, "w")
+    watch = CancelWatch(executions, poll_s=0.02)
+    try:
+        with watch.watching(record.id) as cancel:
+            assert not cancel.wait(0.1)
+            executions.cancel(record.id, "acme")
+            assert cancel.wait(1.0)
+    finally:
+        watch.stop()
+
+
+@pytest.mark.redis
+def test_an_executions_numbers_are_written_together(redis_client: redis.Redis) -> None:
+    metrics = RedisMetrics(redis_client)
+    batch = metrics.batch()
+    batch.observe("queue_wait_seconds", 0.03)
+    batch.observe("run_seconds", 2)
+    batch.count_outcome("finished:ok")
+    batch.count_egress(False, "host")
+    assert metrics.outcomes() == {}  # nothing is written before the flush
+    batch.flush()
+    batch.flush()  # a second flush writes nothing twice
+    metrics.count_outcome("failed")
+    assert metrics.outcomes() == {"finished:ok": 1, "failed": 1}
+    assert metrics.egress() == {"denied:host": 1}
+    found = {h.name: h for h in metrics.histograms()}
+    assert found["queue_wait_seconds"].sum == pytest.approx(0.03)
+    assert dict(found["queue_wait_seconds"].buckets)["0.05"] == 1
+    assert found["run_seconds"].sum == 2.0
+    assert dict(found["run_seconds"].buckets)["1"] == 0
+    assert dict(found["run_seconds"].buckets)["2.5"] == 1
+
+
+class CountingKeys(MemoryKeyStore):
+    lookups = 0
+
+    def get(self, api_key: str) -> ApiKey | None:
+        self.lookups += 1
+        return super().get(api_key)
+
+
+def test_a_key_is_looked_up_once_per_cache_time_and_stops_working_after_it() -> None:
+    keys = CountingKeys(Shared())
+    key_id, secret = new_key()
+    keys.add(secret, ApiKey(key_id=key_id, tenant="acme", created_at=utcnow()))
+    cached = cached_keys(keys, 0.2)
+    assert cached.get(secret) is not None
+    assert cached.get(secret) is not None
+    assert keys.lookups == 1
+    keys.revoke(key_id)  # revoked elsewhere (another process)
+    assert cached.get(secret) is not None  # still inside the cache time
+    time.sleep(0.25)
+    assert cached.get(secret) is None
+    assert cached.get("not-a-key") is None
+
+
+def test_revoking_through_the_cache_forgets_at_once_and_zero_disables_it() -> None:
+    keys = CountingKeys(Shared())
+    key_id, secret = new_key()
+    keys.add(secret, ApiKey(key_id=key_id, tenant="acme", created_at=utcnow()))
+    cached = CachedKeyStore(keys, 60)
+    assert cached.get(secret) is not None
+    assert cached.revoke(key_id)
+    assert cached.get(secret) is None
+    assert cached_keys(keys, 0) is keys
