@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import anyio.to_thread
 from celery import Celery
@@ -13,6 +14,7 @@ from executor_service import __version__
 from executor_service.api import catalogue, executions, health, metrics, sessions
 from executor_service.api.auth_before_body import AuthBeforeBody
 from executor_service.api.error_responses import install_error_handlers
+from executor_service.api.key_cache import cached_keys
 from executor_service.api.services import Services
 from executor_service.jobs.dispatch import Dispatcher, create_sender
 from executor_service.jobs.metrics import RedisMetrics
@@ -28,7 +30,9 @@ def create_app(
 ) -> FastAPI:
     """The API. `stores` and `celery` may be injected (tests); by default both use Redis."""
     built, client = redis_stores(settings)
-    shared = stores if stores is not None else built
+    given = stores if stores is not None else built
+    # Every request authenticates: a found key is reused for auth_cache_s (0: looked up each time).
+    shared = replace(given, keys=cached_keys(given.keys, settings.auth_cache_s))
     sender = celery if celery is not None else create_sender(settings)
     services = Services(
         settings=settings,
