@@ -35,19 +35,18 @@ class WorkerContext:
     @classmethod
     def create(cls, settings: Settings) -> WorkerContext:
         # Imported here so that only a worker process ever loads the Docker client.
-        from executor_service.sandbox.docker_runner import create_worker_runner
+        from executor_service.sandbox.docker_runner import create_runner
 
         stores, client = redis_stores(settings)
-        name = f"{socket.gethostname()}:{os.getpid()}"
         return cls(
             settings=settings,
             stores=stores,
-            runner=create_worker_runner(settings, owner=name),
+            runner=create_runner(settings),
             egress=EgressGates(settings),
             planner=Planner.load(settings),
             metrics=RedisMetrics(client),
             dispatcher=Dispatcher(create_sender(settings)),
             broker=client,
-            name=name,
+            name=f"{socket.gethostname()}:{os.getpid()}",
             cancels=CancelWatch(stores.executions, settings.cancel_poll_s),
         )
