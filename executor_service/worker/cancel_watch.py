@@ -8,6 +8,7 @@ without asking while the process runs nothing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,34 +19,38 @@ from executor_service.jobs.store import ExecutionStore
 
 
 class CancelWatch:
-    """`watching(id)` gives a run the threading.Event that is set once a cancel of it is seen,
-    within about `poll_s` (the first check comes `poll_s` after the run starts)."""
+    """`watching(id)` gives a run the threading.Event that is set once a cancel of it is seen.
+
+    Each run is asked about `poll_s` after it starts and every `poll_s` after that, as its own
+    thread used to (so a run shorter than `poll_s` costs no round trip); runs falling due within
+    half a tick of each other are asked about together, in one round trip.
+    """
 
     def __init__(self, store: ExecutionStore, poll_s: float) -> None:
         self._store = store
         self._poll_s = poll_s
         self._lock = threading.Condition()
-        self._runs: dict[threading.Event, str] = {}  # each run's event -> its execution id
-        self._stopping = threading.Event()
+        self._due: dict[threading.Event, tuple[float, str]] = {}  # run -> (next check, its id)
+        self._stopping = False
         self._thread: threading.Thread | None = None
 
     @contextmanager
     def watching(self, execution_id: str) -> Iterator[threading.Event]:
         cancel = threading.Event()
         with self._lock:
-            self._runs[cancel] = execution_id
+            self._due[cancel] = (time.monotonic() + self._poll_s, execution_id)
             self._start()
             self._lock.notify()
         try:
             yield cancel
         finally:
             with self._lock:
-                del self._runs[cancel]
+                del self._due[cancel]
 
     def stop(self) -> None:
         """End the thread (worker shutdown); runs still watched are no longer told of cancels."""
         with self._lock:
-            self._stopping.set()
+            self._stopping = True
             self._lock.notify()
             thread = self._thread
         if thread is not None:
@@ -53,25 +58,30 @@ class CancelWatch:
 
     def _start(self) -> None:
         # Started by the first run, so any context (the worker's, a test's) watches on demand.
-        if self._thread is None and not self._stopping.is_set():
+        if self._thread is None and not self._stopping:
             self._thread = threading.Thread(target=self._watch, name="cancel-watch", daemon=True)
             self._thread.start()
 
     def _watch(self) -> None:
         while True:
             with self._lock:
-                while not self._runs and not self._stopping.is_set():
-                    self._lock.wait()
-            if self._stopping.wait(self._poll_s):
-                return
-            with self._lock:
-                pending = {run: ident for run, ident in self._runs.items() if not run.is_set()}
-            if not pending:
-                continue
+                while not self._stopping:
+                    now = time.monotonic()
+                    soonest = min((due for due, _ in self._due.values()), default=None)
+                    if soonest is not None and soonest <= now:
+                        break
+                    self._lock.wait(None if soonest is None else soonest - now)
+                if self._stopping:
+                    return
+                # Runs due within half a tick are asked about now, and not again for a tick.
+                horizon = now + self._poll_s / 2
+                asked = {run: ident for run, (due, ident) in self._due.items() if due <= horizon}
+                for run, ident in asked.items():
+                    self._due[run] = (now + self._poll_s, ident)
             try:
-                flagged = self._store.cancels_requested(set(pending.values()))
+                flagged = self._store.cancels_requested(set(asked.values()))
             except (RedisError, StoreUnavailable):
                 continue  # Redis is away: ask again on the next tick
-            for event, ident in pending.items():
+            for run, ident in asked.items():
                 if ident in flagged:
-                    event.set()
+                    run.set()

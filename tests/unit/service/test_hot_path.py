@@ -125,6 +125,19 @@ def test_one_watcher_checks_every_run_in_one_call_per_tick() -> None:
     assert not any(t.name == "cancel-watch" for t in threading.enumerate())
 
 
+def test_a_run_shorter_than_a_tick_costs_no_check() -> None:
+    store = FlagStore()
+    watch = CancelWatch(store, poll_s=0.2)  # type: ignore[arg-type]  # a fake with one method
+    try:
+        for ident in ("a", "b", "c"):
+            with watch.watching(ident):
+                time.sleep(0.02)
+        time.sleep(0.3)
+        assert store.calls == []
+    finally:
+        watch.stop()
+
+
 def test_the_watcher_sees_a_cancel_of_the_real_store(stores: Any) -> None:
     executions: ExecutionStore = stores.executions
     record = execution()
