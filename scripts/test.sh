@@ -33,6 +33,8 @@ check() {
 check ruff-check uv run --frozen ruff check .
 check ruff-format uv run --frozen ruff format --check .
 check mypy uv run --frozen mypy
+# The test fake must fit the runner protocol as the real runners do (as_sandbox_runner says so).
+check mypy-fakes uv run --frozen mypy tests/unit/service/fake_runner.py
 check lint-imports uv run --frozen lint-imports
 check pytest uv run --frozen pytest tests
 

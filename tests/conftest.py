@@ -125,6 +125,7 @@ class SandboxFactory:
             mounts=tuple(mount.to_mount() for mount in chosen.mounts),
             runtime=None if self.runtime == "runc" else self.runtime,
             labels={"agent-sandbox.test": "1"},
+            ready_python=self._catalogue.runtime(image, "python") is not None,
         )
 
     def program(

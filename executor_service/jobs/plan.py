@@ -100,6 +100,7 @@ class Planner:
             runtime=runtime,
             labels=dict(labels),
             egress_dir=None if egress_name is None else str(self.settings.egress_dir / egress_name),
+            ready_python=self.catalogue.runtime(image, "python") is not None,
         )
 
     def effective_limits(self, policy: Policy, override: LimitsOverride | None) -> Limits:

@@ -16,9 +16,9 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import docker
@@ -37,14 +37,17 @@ from executor_service.sandbox.hardening import (
     draw_code_uid,
     user,
 )
+from executor_service.sandbox.launcher import Job, runs_in_process
 from executor_service.sandbox.runner import (
     DEADLINE_LABEL,
     MANAGED_LABEL,
     MAX_LIST_ENTRIES,
+    POOL_LABEL,
     UID_LABEL,
     FileListing,
     OutputCallback,
     Sandbox,
+    SandboxRunner,
 )
 from executor_service.sandbox.spec import (
     OutputFile,
@@ -112,10 +115,16 @@ class DockerRunner:
         self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-remove")
         self._known_uids: dict[str, int] = {}
         self._known_uids_lock = threading.Lock()
+        # The attach streams of pool members whose launcher waits for a job, by sandbox id.
+        self._attached: dict[str, socket.socket] = {}
+        self._attached_lock = threading.Lock()
 
     def close(self) -> None:
         """Wait for background removals to finish (call before the process exits)."""
         self._removals.shutdown(wait=True)
+
+    def warm(self, configs: list[SandboxConfig]) -> None:
+        """No pool here: see pool.PooledRunner."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -139,7 +148,65 @@ class DockerRunner:
             id=str(container.id), config=config, single_use=single_use, code_uid=code_uid
         )
 
+    def prepare_member(
+        self, config: SandboxConfig, *, lifetime_s: float, labels: Mapping[str, str]
+    ) -> Sandbox:
+        """A single-use sandbox for a warm pool, started ahead of need.
+
+        It carries only `labels` (the pool's), never a tenant's or an execution's. Where the image
+        has Python its main process is the launcher, attached before it starts so nothing it says
+        is lost; the job comes later, through `run`.
+        """
+        config = replace(config, labels=dict(labels))
+        code_uid = draw_code_uid()
+        deadline = time.time() + lifetime_s + self._grace_s
+        launched = config.ready_python and config.egress_dir is None
+        options = container_options(config, deadline=deadline, code_uid=code_uid, launcher=launched)
+        with _engine_errors():
+            container = self._client.containers.create(**options)
+        sandbox_id = str(container.id)
+        try:
+            if launched:
+                with _engine_errors():
+                    stream = self._api.attach_socket(
+                        sandbox_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+                    )
+                with self._attached_lock:
+                    self._attached[sandbox_id] = stream._sock
+            with _engine_errors():
+                container.start()
+        except BaseException:
+            self.destroy(sandbox_id)
+            raise
+        return Sandbox(
+            id=sandbox_id, config=config, single_use=True, code_uid=code_uid, launched=launched
+        )
+
+    def alive(self, sandbox: Sandbox) -> bool:
+        """Whether a prepared sandbox can still take its run (a pool asks before handing out).
+
+        A waiting launcher says nothing, so anything on its stream (end of file, above all)
+        means it died; a keeper's container is asked of the engine.
+        """
+        if sandbox.launched:
+            with self._attached_lock:
+                raw = self._attached.get(sandbox.id)
+            if raw is None:
+                return False
+            readable, _, _ = select.select([raw], [], [], 0)
+            return not readable
+        try:
+            state = self._api.inspect_container(sandbox.id)["State"]
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+        return bool(state.get("Running"))
+
     def destroy(self, sandbox_id: str) -> None:
+        with self._attached_lock:
+            raw = self._attached.pop(sandbox_id, None)
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.close()
         with self._known_uids_lock:
             self._known_uids.pop(sandbox_id, None)
         try:
@@ -167,6 +234,19 @@ class DockerRunner:
         for item in found:
             deadline = _float(item.get("Labels", {}).get(DEADLINE_LABEL))
             if everything or deadline is None or deadline < now:
+                self.destroy(item["Id"])
+                removed += 1
+        return removed
+
+    def reap_orphans(self, owner_alive: Callable[[str], bool]) -> int:
+        """Remove pool members (idle or running) whose worker, named in POOL_LABEL, is gone."""
+        with _engine_errors():
+            found = self._api.containers(all=True, filters={"label": [MANAGED_LABEL, POOL_LABEL]})
+        owners = {item.get("Labels", {}).get(POOL_LABEL, "") for item in found}
+        gone = {owner for owner in owners if not owner_alive(owner)}
+        removed = 0
+        for item in found:
+            if item.get("Labels", {}).get(POOL_LABEL, "") in gone:
                 self.destroy(item["Id"])
                 removed += 1
         return removed
@@ -220,6 +300,9 @@ class DockerRunner:
     ) -> RunResult:
         limits = sandbox.config.limits
         before = None if sandbox.single_use else self._usage(sandbox.id)
+        if sandbox.launched:
+            outcome = self._launch(sandbox, program, on_output, cancel)
+            return self._result(sandbox, program, outcome, before)
         argv = list(program.argv)
         payload = b""
         if program.files and sandbox.single_use:
@@ -239,10 +322,17 @@ class DockerRunner:
             on_output=on_output,
             cancel=cancel,
         )
+        return self._result(sandbox, program, outcome, before)
+
+    def _result(
+        self, sandbox: Sandbox, program: Program, outcome: _ExecOutcome, before: Usage | None
+    ) -> RunResult:
+        """Measure, stop what must stop, judge and collect: the same for every way of running."""
         usage = self._usage(sandbox.id)
         if outcome.stopped is not None:
             self._stop_processes(sandbox)
-        elif not sandbox.single_use or program.collect:
+        elif not sandbox.launched and (not sandbox.single_use or program.collect):
+            # (A launcher has already killed what its job left behind.)
             self._end_leftovers(sandbox)
         oom_kills = usage.oom_kills - (before.oom_kills if before else 0)
         status, message = self._judge(outcome, sandbox, oom_kills)
@@ -330,46 +420,66 @@ class DockerRunner:
         # The engine hijacks the HTTP connection; we need the socket itself to half-close stdin.
         raw: socket.socket = stream._sock  # type: ignore[union-attr]
         decoder = FrameDecoder(cap, on_output)
-        started = time.monotonic()
-        deadline = started + wall_time_s
         if stdin is not None:
             threading.Thread(target=feed, args=(raw, stdin), daemon=True).start()
-        stopped: RunStatus | None = None
-        next_inspect = started + EXEC_INSPECT_EVERY_S
-        try:
-            while True:
-                now = time.monotonic()
-                if cancel is not None and cancel.is_set():
-                    stopped = RunStatus.CANCELLED
-                    break
-                if now >= deadline:
-                    stopped = RunStatus.TIMEOUT
-                    break
-                readable, _, _ = select.select([raw], [], [], min(POLL_S, deadline - now))
-                if not readable:
-                    # A background child may hold the output open after the program has ended:
-                    # then take what the engine still has in flight, and stop.
-                    if now >= next_inspect:
-                        next_inspect = now + EXEC_INSPECT_EVERY_S
-                        if self._exec_ended(sandbox.id, exec_id)[0]:
-                            drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
-                            break
-                    continue
-                data = raw.recv(65536)
-                if not data:
-                    break
-                decoder.feed(data)
-                if decoder.over_cap:
-                    stopped = RunStatus.OUTPUT_LIMIT
-                    break
-        finally:
-            wall_time_s = time.monotonic() - started
-            with contextlib.suppress(OSError):
-                raw.close()
+        stopped, wall_time_s = _read(
+            raw, decoder, wall_time_s, cancel, lambda: self._exec_ended(sandbox.id, exec_id)[0]
+        )
         exit_code = None
         if stopped is None:
             exit_code = self._exec_ended(sandbox.id, exec_id)[1]
         return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
+
+    def _launch(
+        self,
+        sandbox: Sandbox,
+        program: Program,
+        on_output: OutputCallback | None,
+        cancel: threading.Event | None,
+    ) -> _ExecOutcome:
+        """Hand a pooled sandbox's launcher its one job on the stream attached at its start.
+
+        The run ends with the launcher's trailer (the exit code, under this job's nonce); if the
+        stream ends without one, the launcher died with the container, whose exit code stands.
+        """
+        with self._attached_lock:
+            raw = self._attached.pop(sandbox.id, None)
+        if raw is None:
+            raise SandboxError(f"sandbox {sandbox.id[:12]} has no launcher waiting")
+        limits = sandbox.config.limits
+        job = Job.create(
+            program.argv,
+            dict(program.env),
+            workspace.pack(program.files) if program.files else b"",
+            python=runs_in_process(program.argv),
+        )
+        decoder = FrameDecoder(
+            limits.output_bytes, on_output, is_trailer=lambda line: job.exit_code(line) is not None
+        )
+        threading.Thread(
+            target=feed,
+            args=(raw, job.encode(program.stdin)),
+            kwargs={"half_close": False},
+            daemon=True,
+        ).start()
+        ended = lambda: decoder.trailer is not None  # noqa: E731
+        stopped, wall_time_s = _read(raw, decoder, limits.wall_time_s, cancel, None, until=ended)
+        decoder.finish()
+        exit_code = None
+        if stopped is None:
+            if decoder.trailer is not None:
+                exit_code = job.exit_code(decoder.trailer)
+            else:
+                exit_code = self._exit_code(sandbox.id)
+        return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
+
+    def _exit_code(self, sandbox_id: str) -> int | None:
+        """A container's exit code once it has stopped (waiting a little for the engine)."""
+        with _engine_errors():
+            try:
+                return int(self._api.wait(sandbox_id, timeout=2)["StatusCode"])
+            except requests.exceptions.ConnectionError:
+                return None
 
     def _exec_ended(self, sandbox_id: str, exec_id: str) -> tuple[bool, int | None]:
         """Whether an exec has ended, and its exit code once it has.
@@ -510,6 +620,58 @@ class DockerRunner:
         return outcome
 
 
+def _read(
+    raw: socket.socket,
+    decoder: FrameDecoder,
+    wall_time_s: float,
+    cancel: threading.Event | None,
+    ended: Callable[[], bool] | None,
+    *,
+    until: Callable[[], bool] | None = None,
+) -> tuple[RunStatus | None, float]:
+    """Read a run's output until it ends, and say whether (and why) we cut it short.
+
+    It ends at end of stream, when `until` holds after a read, or, when the stream is quiet, once
+    `ended` says so (a background child may hold an exec's output open after the program has
+    ended: then what the engine still has in flight is taken, and that is all).
+    """
+    started = time.monotonic()
+    deadline = started + wall_time_s
+    stopped: RunStatus | None = None
+    next_inspect = started + EXEC_INSPECT_EVERY_S
+    try:
+        while True:
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                stopped = RunStatus.CANCELLED
+                break
+            if now >= deadline:
+                stopped = RunStatus.TIMEOUT
+                break
+            readable, _, _ = select.select([raw], [], [], min(POLL_S, deadline - now))
+            if not readable:
+                if ended is not None and now >= next_inspect:
+                    next_inspect = now + EXEC_INSPECT_EVERY_S
+                    if ended():
+                        drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
+                        break
+                continue
+            data = raw.recv(65536)
+            if not data:
+                break
+            decoder.feed(data)
+            if decoder.over_cap:
+                stopped = RunStatus.OUTPUT_LIMIT
+                break
+            if until is not None and until():
+                break
+    finally:
+        elapsed = time.monotonic() - started
+        with contextlib.suppress(OSError):
+            raw.close()
+    return stopped, elapsed
+
+
 def _float(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -525,3 +687,19 @@ def create_runner(settings: Settings) -> DockerRunner:
         else:
             client = docker.from_env()
     return DockerRunner(client, reap_grace_s=settings.reap_grace_s)
+
+
+def create_worker_runner(settings: Settings, owner: str) -> SandboxRunner:
+    """A worker's runner: with a warm pool in front unless settings.pool_size is 0."""
+    runner = create_runner(settings)
+    if settings.pool_size == 0:
+        return runner
+    from executor_service.sandbox.pool import PooledRunner  # it builds on this module
+
+    return PooledRunner(
+        runner,
+        owner=owner,
+        size=settings.pool_size,
+        idle_s=settings.pool_idle_s,
+        max_keys=settings.pool_max_keys,
+    )

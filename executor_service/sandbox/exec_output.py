@@ -11,6 +11,7 @@ import contextlib
 import select
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from executor_service.sandbox.runner import OutputCallback, Stream
@@ -40,14 +41,42 @@ class CappedOutput:
         return self.data.decode("utf-8", errors="replace")
 
 
-class FrameDecoder:
-    """Feed raw socket bytes; complete frames go to the capped streams and the callback."""
+# A launcher's trailer (launcher.py) starts with NUL and ends at a newline within this many bytes.
+TRAILER_START = b"\x00"
+TRAILER_MAX_BYTES = 128
+TrailerCheck = Callable[[bytes], bool]
 
-    def __init__(self, cap: int, on_output: OutputCallback | None = None) -> None:
+
+class FrameDecoder:
+    """Feed raw socket bytes; complete frames go to the capped streams and the callback.
+
+    With `is_trailer`, a line that starts with NUL and that the check accepts is taken out of
+    the output and kept in `trailers` by stream (a pooled sandbox's launcher ends its job with
+    one on each: the two pipes are not ordered between them, so only both trailers say that all
+    the output has come). Only bytes from a NUL on are held back until they can be told apart,
+    so ordinary output streams as it comes.
+    """
+
+    def __init__(
+        self,
+        cap: int,
+        on_output: OutputCallback | None = None,
+        is_trailer: TrailerCheck | None = None,
+    ) -> None:
         self.stdout = CappedOutput(cap)
         self.stderr = CappedOutput(cap)
+        self.trailers: dict[Stream, bytes] = {}
         self._on_output = on_output
+        self._is_trailer = is_trailer
+        self._held: dict[Stream, bytes] = {"stdout": b"", "stderr": b""}
         self._buffer = bytearray()
+
+    @property
+    def trailer(self) -> bytes | None:
+        """The trailer, once it has come on both streams (then all the output has too)."""
+        if len(self.trailers) < len(STREAMS):
+            return None
+        return self.trailers["stderr"]
 
     @property
     def over_cap(self) -> bool:
@@ -65,10 +94,39 @@ class FrameDecoder:
             name = STREAMS.get(stream_id)
             if name is None:
                 continue
-            target = self.stdout if name == "stdout" else self.stderr
-            kept = target.add(payload)
-            if kept and self._on_output is not None:
-                self._on_output(name, kept)
+            if self._is_trailer is not None:
+                payload = self._without_trailer(name, payload)
+            self._emit(name, payload)
+
+    def finish(self) -> None:
+        """Release bytes held back as a possible trailer that never completed."""
+        for name in ("stdout", "stderr"):
+            held, self._held[name] = self._held[name], b""
+            self._emit(name, held)
+
+    def _emit(self, name: Stream, payload: bytes) -> None:
+        if not payload:
+            return
+        target = self.stdout if name == "stdout" else self.stderr
+        kept = target.add(payload)
+        if kept and self._on_output is not None:
+            self._on_output(name, kept)
+
+    def _without_trailer(self, name: Stream, payload: bytes) -> bytes:
+        """The bytes to pass on now; a (possible) trailer is held back or taken out."""
+        assert self._is_trailer is not None
+        data, self._held[name] = self._held[name] + payload, b""
+        start = data.find(TRAILER_START)
+        while start != -1 and name not in self.trailers:
+            end = data.find(b"\n", start)
+            if end == -1 and len(data) - start <= TRAILER_MAX_BYTES:
+                self._held[name] = data[start:]  # may become a trailer: decide when more comes
+                return data[:start]
+            if end != -1 and self._is_trailer(data[start : end + 1]):
+                self.trailers[name] = data[start : end + 1]
+                return data[:start] + data[end + 1 :]
+            start = data.find(TRAILER_START, start + 1)
+        return data
 
 
 def drain(raw: socket.socket, decoder: FrameDecoder, grace_s: float) -> None:
@@ -83,8 +141,13 @@ def drain(raw: socket.socket, decoder: FrameDecoder, grace_s: float) -> None:
         decoder.feed(data)
 
 
-def feed(raw: socket.socket, data: bytes) -> None:
-    """Write stdin, then half-close so the program sees end-of-file."""
+def feed(raw: socket.socket, data: bytes, *, half_close: bool = True) -> None:
+    """Write stdin, then half-close so the program sees end-of-file.
+
+    A launcher's job says its own length: there the stream stays open both ways, as the engine
+    ends an attach stream (output too) once its stdin is closed.
+    """
     with contextlib.suppress(OSError):
         raw.sendall(data)
-        raw.shutdown(socket.SHUT_WR)
+        if half_close:
+            raw.shutdown(socket.SHUT_WR)

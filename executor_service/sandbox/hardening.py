@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any
 
 from executor_service.errors import SandboxError
+from executor_service.sandbox.launcher import LAUNCHER, LAUNCHER_COMMAND
 from executor_service.sandbox.runner import DEADLINE_LABEL, MANAGED_LABEL, UID_LABEL
 from executor_service.sandbox.spec import SandboxConfig
 
@@ -99,11 +100,16 @@ def seccomp_profile() -> str:
     return json.dumps(json.loads(text), separators=(",", ":"))
 
 
-def container_options(config: SandboxConfig, *, deadline: float, code_uid: int) -> dict[str, Any]:
+def container_options(
+    config: SandboxConfig, *, deadline: float, code_uid: int, launcher: bool = False
+) -> dict[str, Any]:
     """Keyword arguments for `containers.create`, with every hardening default applied.
 
     `code_uid` (from `draw_code_uid`) owns the workspace and /tmp and is recorded in a label, so
-    a handle rebuilt from the container id alone can learn whom to run the code as.
+    a handle rebuilt from the container id alone can learn whom to run the code as. With
+    `launcher`, the main process is the pool's launcher (see launcher.py) instead of the keeper:
+    it runs as the code's uid (it only ever runs this sandbox's one job) and reads that job from
+    the container's stdin, which stays open for it (the job says how long it is).
     """
     limits = config.limits
     memory = f"{limits.memory_mb}m"
@@ -145,6 +151,7 @@ def container_options(config: SandboxConfig, *, deadline: float, code_uid: int) 
         "image": config.image,
         "command": KEEPER_COMMAND if config.egress_dir is None else RELAY_COMMAND,
         "user": user(keeper_uid(code_uid)),
+        "stdin_open": False,
         "working_dir": WORKSPACE,
         "hostname": HOSTNAME,
         "labels": labels,
@@ -185,6 +192,12 @@ def container_options(config: SandboxConfig, *, deadline: float, code_uid: int) 
         "mounts": mounts,
         "log_config": {"Type": "none", "Config": {}},  # output travels over exec, never to disk
     }
+    if launcher:
+        options.update(
+            command=[LAUNCHER_COMMAND, "-c", LAUNCHER],
+            user=user(code_uid),
+            stdin_open=True,
+        )
     if config.runtime is not None:
         options["runtime"] = config.runtime
     if config.runtime == "runsc":

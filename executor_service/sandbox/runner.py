@@ -13,10 +13,12 @@ Stream = Literal["stdout", "stderr"]
 OutputCallback = Callable[[Stream, bytes], None]
 
 # Every container we create carries MANAGED_LABEL; DEADLINE_LABEL (epoch seconds) tells the reaper
-# when it may be removed whatever state its owner is in; UID_LABEL records the uid its code runs as.
+# when it may be removed whatever state its owner is in; UID_LABEL records the uid its code runs as;
+# POOL_LABEL names the worker process whose pool made it (its members die with that worker).
 MANAGED_LABEL = "agent-sandbox.managed"
 DEADLINE_LABEL = "agent-sandbox.deadline"
 UID_LABEL = "agent-sandbox.uid"
+POOL_LABEL = "agent-sandbox.pool"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Sandbox:
     config: SandboxConfig
     single_use: bool = True
     code_uid: int | None = None
+    # A launcher waits in it for exactly one job, on the stream the runner that made it holds.
+    launched: bool = False
 
 
 # How many names a listing returns by default; a workspace may hold far more.
@@ -128,4 +132,16 @@ class SandboxRunner(Protocol):
 
     def reap(self, *, everything: bool = False) -> int:
         """Remove sandboxes past their deadline label (all of ours with everything=True)."""
+        ...
+
+    def reap_orphans(self, owner_alive: Callable[[str], bool]) -> int:
+        """Remove warm-pool sandboxes whose worker (POOL_LABEL) `owner_alive` says is gone."""
+        ...
+
+    def close(self) -> None:
+        """Release what the runner holds (a pool's idle sandboxes, background removals)."""
+        ...
+
+    def warm(self, configs: list[SandboxConfig]) -> None:
+        """Keep sandboxes like these started ahead of need, if this runner has a pool."""
         ...

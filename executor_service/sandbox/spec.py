@@ -79,6 +79,8 @@ class SandboxConfig:
     labels: Mapping[str, str] = field(default_factory=dict)
     # A host directory where the worker's egress proxy listens (proxy.sock): None for no network.
     egress_dir: str | None = None
+    # The image has Python 3: a pooled sandbox of it can wait with a ready interpreter (launcher).
+    ready_python: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from redis import RedisError
 
 from executor_service.errors import ServiceError
 from executor_service.jobs.dispatch import EXECUTE_TASK, celery_config
+from executor_service.sandbox.spec import SandboxConfig
 from executor_service.settings import Settings
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.execution import ExecutionWorker
@@ -56,6 +57,7 @@ class _Process:
         ]
         for thread in self._threads:
             thread.start()
+        ctx.runner.warm(self._default_configs(ctx))
         try:
             removed = ctx.runner.reap()
         except ServiceError as exc:
@@ -63,6 +65,18 @@ class _Process:
             log.warning("start-up reap failed", error=exc.message)
             removed = 0
         log.info("worker ready", worker=ctx.name, reaped=removed)
+
+    @staticmethod
+    def _default_configs(ctx: WorkerContext) -> list[SandboxConfig]:
+        """The sandboxes of the default policy, one per image: what most requests ask for."""
+        planner = ctx.planner
+        policy = planner.policies.get(ctx.settings.default_policy)
+        if policy is None:
+            return []
+        configs: dict[str, SandboxConfig] = {}
+        for language, image in sorted(policy.languages.items()):
+            configs.setdefault(image, planner.sandbox_config(policy, language, policy.limits, {}))
+        return list(configs.values())
 
     def stop(self) -> None:
         """Stop beating first, so /readyz stops counting this worker before it is gone."""
@@ -75,6 +89,7 @@ class _Process:
                 self._context.stores.workers.forget(self._context.name)
             self._context.cancels.stop()
             self._context.egress.close()
+            self._context.runner.close()  # a pool's idle sandboxes go with their worker
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -35,18 +35,19 @@ class WorkerContext:
     @classmethod
     def create(cls, settings: Settings) -> WorkerContext:
         # Imported here so that only a worker process ever loads the Docker client.
-        from executor_service.sandbox.docker_runner import create_runner
+        from executor_service.sandbox.docker_runner import create_worker_runner
 
         stores, client = redis_stores(settings)
+        name = f"{socket.gethostname()}:{os.getpid()}"
         return cls(
             settings=settings,
             stores=stores,
-            runner=create_runner(settings),
+            runner=create_worker_runner(settings, owner=name),
             egress=EgressGates(settings),
             planner=Planner.load(settings),
             metrics=RedisMetrics(client),
             dispatcher=Dispatcher(create_sender(settings)),
             broker=client,
-            name=f"{socket.gethostname()}:{os.getpid()}",
+            name=name,
             cancels=CancelWatch(stores.executions, settings.cancel_poll_s),
         )

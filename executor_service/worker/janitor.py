@@ -7,8 +7,8 @@ is exactly-once), so several janitors at once do no harm:
   alive but unable to write its result);
 - a queued execution that no message in the broker stands for is sent again, and one queued
   longer than max_queue_age_s is failed;
-- sessions past their time end; sandboxes past their deadline are removed, and so are egress
-  directories that nothing can use any more.
+- sessions past their time end; sandboxes past their deadline are removed, as are the warm-pool
+  sandboxes of a worker that is gone and egress directories that nothing can use any more.
 """
 
 from __future__ import annotations
@@ -54,8 +54,12 @@ class Janitor:
         """The engine-bound chores; the Redis-only ones run in `reconcile`."""
         self.expire_sessions()
         self._ctx.runner.reap()
+        self._ctx.runner.reap_orphans(self._worker_alive)
         self.sweep_egress_dirs()
         self.report_images()
+
+    def _worker_alive(self, name: str) -> bool:
+        return name == self._ctx.name or self._ctx.stores.workers.alive(name)
 
     def sweep_egress_dirs(self) -> int:
         """Remove the egress directory of an execution that ended (its worker died before it

@@ -114,6 +114,15 @@ class FakeRunner:
         self.reaps += 1
         return 0
 
+    def reap_orphans(self, owner_alive: Callable[[str], bool]) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+    def warm(self, configs: list[SandboxConfig]) -> None:
+        self.warmed = list(configs)
+
 
 def as_sandbox_runner(runner: FakeRunner) -> SandboxRunner:
     """The fake as the protocol; `mypy tests/unit/service/fake_runner.py` checks that it fits."""

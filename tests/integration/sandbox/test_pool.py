@@ -1,0 +1,142 @@
+"""The warm pool on the real engine: what it guarantees, not how fast it is (see bench/).
+
+A member serves one run and is replaced; a dead or expired member is never handed out; a request
+whose limits differ from the pool's gets a container with its own limits; members go with their
+worker, whether it stops or is killed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import docker
+import pytest
+
+from executor_service.sandbox.docker_runner import create_runner
+from executor_service.sandbox.pool import PooledRunner
+from executor_service.sandbox.runner import POOL_LABEL, Sandbox
+from executor_service.sandbox.spec import RunStatus, SandboxConfig
+from executor_service.settings import Settings
+from tests.conftest import SandboxFactory
+
+pytestmark = pytest.mark.docker
+
+OWNER = "pool-test:1"
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def members(client: docker.DockerClient, owner: str = OWNER) -> list[str]:
+    found = client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={owner}"})
+    return [item["Id"] for item in found]
+
+
+@pytest.fixture
+def pool(settings: Settings, docker_client: docker.DockerClient) -> Iterator[PooledRunner]:
+    made = PooledRunner(create_runner(settings), owner=OWNER, size=1, idle_s=60.0, max_keys=2)
+    yield made
+    made.close()
+    assert members(docker_client) == []  # stopping takes every idle member with it
+
+
+def warmed(pool: PooledRunner, config: SandboxConfig) -> None:
+    pool.warm([config])
+    wait_for(lambda: pool.state().idle == 1)
+
+
+def test_a_member_serves_one_run_and_is_replaced(
+    pool: PooledRunner, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    config = sandboxes.config()
+    warmed(pool, config)
+    first = pool.prepare(config)
+    assert first.launched  # the python image waits with a ready interpreter
+    assert first.config is config  # the caller's labels describe the run
+    result = pool.run(first, sandboxes.program("print(6 * 7)"))
+    assert (result.status, result.stdout) == (RunStatus.OK, "42\n")
+    assert result.memory_peak_bytes
+    assert result.cpu_time_s is not None
+    wait_for(lambda: first.id not in members(docker_client))  # destroyed after its one run
+    wait_for(lambda: pool.state().idle == 1)  # and replaced
+    second = pool.prepare(config)
+    assert second.id != first.id
+    assert pool.state().hits == 2
+    pool.destroy(second.id)
+
+
+def test_a_dead_member_is_never_handed_out(
+    pool: PooledRunner, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    config = sandboxes.config()
+    warmed(pool, config)
+    [dead] = members(docker_client)
+    docker_client.api.kill(dead)
+    sandbox = pool.prepare(config)
+    assert sandbox.id != dead
+    assert pool.run(sandbox, sandboxes.program("print('fine')")).stdout == "fine\n"
+    assert pool.state().discarded == 1
+    wait_for(lambda: dead not in members(docker_client))
+
+
+def test_an_expired_member_is_never_handed_out(
+    settings: Settings, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    short = PooledRunner(create_runner(settings), owner=OWNER, size=1, idle_s=1.0, max_keys=1)
+    try:
+        config = sandboxes.config()
+        warmed(short, config)
+        [old] = members(docker_client)
+        time.sleep(1.2)
+        sandbox = short.prepare(config)
+        assert sandbox.id != old
+        assert short.run(sandbox, sandboxes.program("print(1)")).stdout == "1\n"
+        wait_for(lambda: old not in members(docker_client))
+    finally:
+        short.close()
+    assert members(docker_client) == []
+
+
+def test_other_limits_get_a_container_with_their_own(
+    pool: PooledRunner, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    warmed(pool, sandboxes.config())
+    tighter = sandboxes.config(memory_mb=96, pids=24, wall_time_s=5)
+    seen: list[Sandbox] = []
+    for _ in range(2):  # a miss first; then (once refilled) a member of the new key
+        sandbox = pool.prepare(tighter)
+        seen.append(sandbox)
+        host = docker_client.api.inspect_container(sandbox.id)["HostConfig"]
+        assert (host["Memory"], host["PidsLimit"]) == (96 * 1024 * 1024, 24)
+        assert pool.run(sandbox, sandboxes.program("print(1)")).status is RunStatus.OK
+        wait_for(lambda: pool.state().idle == 2)
+    assert not seen[0].launched  # made on demand the first time
+    assert seen[1].launched
+
+
+def test_members_of_a_killed_worker_are_reaped(
+    settings: Settings, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    """A worker killed outright cannot close its pool: the janitor of any other one removes
+    its members once its heartbeat is gone (`reap_orphans`)."""
+    runner = create_runner(settings)
+    try:
+        gone = runner.prepare_member(
+            sandboxes.config(), lifetime_s=60, labels={POOL_LABEL: "killed:1"}
+        )
+        alive = runner.prepare_member(
+            sandboxes.config(), lifetime_s=60, labels={POOL_LABEL: "alive:1"}
+        )
+        assert runner.reap_orphans(lambda owner: owner == "alive:1") == 1
+        assert members(docker_client, "killed:1") == []
+        assert members(docker_client, "alive:1") == [alive.id]
+        assert gone.id not in members(docker_client, "killed:1")
+    finally:
+        runner.destroy_labelled({POOL_LABEL: "alive:1"})
+        runner.close()
