@@ -7,7 +7,7 @@ the request, so what is checked and what is run can never drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
@@ -119,11 +119,12 @@ class Planner:
         *,
         labels: Mapping[str, str],
         egress_name: str | None = None,
+        name: str | None = None,
     ) -> Plan:
         """Check every size, path and limit of a request, then build what the runner needs.
 
         `egress_name` names the proxy directory of a sandbox that gets egress (see
-        sandbox_config); the API, which only checks, leaves it out.
+        sandbox_config), and `name` its container; the API, which only checks, leaves them out.
         """
         policy = self.policies.get(request.policy)
         if policy is None:
@@ -156,6 +157,8 @@ class Planner:
             labels,
             egress_name=egress_name if egress is not None else None,
         )
+        if name is not None:
+            config = replace(config, name=name)
         return Plan(policy=policy, config=config, program=program, egress=egress)
 
 

@@ -157,7 +157,7 @@ class DockerRunner:
         has Python its main process is the launcher, attached before it starts so nothing it says
         is lost; the job comes later, through `run`.
         """
-        config = replace(config, labels=dict(labels))
+        config = replace(config, labels=dict(labels), name=None)
         code_uid = draw_code_uid()
         deadline = time.time() + lifetime_s + self._grace_s
         launched = config.ready_python and config.egress_dir is None
@@ -181,6 +181,11 @@ class DockerRunner:
         return Sandbox(
             id=sandbox_id, config=config, single_use=True, code_uid=code_uid, launched=launched
         )
+
+    def rename(self, sandbox_id: str, name: str) -> None:
+        """Give a prepared container its run's name (a pool member, once it is handed out)."""
+        with _engine_errors():
+            self._api.rename(sandbox_id, name)
 
     def alive(self, sandbox: Sandbox) -> bool:
         """Whether a prepared sandbox can still take its run (a pool asks before handing out).

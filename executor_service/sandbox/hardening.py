@@ -192,6 +192,8 @@ def container_options(
         "mounts": mounts,
         "log_config": {"Type": "none", "Config": {}},  # output travels over exec, never to disk
     }
+    if config.name is not None:
+        options["name"] = config.name
     if launcher:
         options.update(
             command=[LAUNCHER_COMMAND, "-c", LAUNCHER],

@@ -243,6 +243,12 @@ class PooledRunner:
     ) -> Sandbox:
         key = pool_key(config) if single_use and lifetime_s is None and self._size else None
         member = None if key is None else self._take(key, config)
+        if member is not None and config.name is not None:
+            try:
+                self._runner.rename(member.id, config.name)
+            except ServiceError:
+                self._destroy_later(member.id)
+                member = None
         if member is None:
             return self._runner.prepare(config, single_use=single_use, lifetime_s=lifetime_s)
         # The caller's config (its labels, for one) describes the run; the container is the key's.
@@ -290,4 +296,4 @@ class PooledRunner:
 
 def _template(config: SandboxConfig) -> SandboxConfig:
     """The key's container, without anything of the request that first asked for it."""
-    return replace(config, labels={})
+    return replace(config, labels={}, name=None)

@@ -81,6 +81,9 @@ class SandboxConfig:
     egress_dir: str | None = None
     # The image has Python 3: a pooled sandbox of it can wait with a ready interpreter (launcher).
     ready_python: bool = False
+    # The container's name (an execution's id): a pool member gets it when handed out, since
+    # labels are fixed at creation, so an execution's container can always be found by name.
+    name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,10 @@ class ExecutionWorker:
             try:
                 if request.session_id is None:
                     plan = ctx.planner.plan(
-                        request, labels={EXECUTION_LABEL: execution.id}, egress_name=execution.id
+                        request,
+                        labels={EXECUTION_LABEL: execution.id},
+                        egress_name=execution.id,
+                        name=execution.id,
                     )
                     with ctx.egress.opened(
                         plan.config.egress_dir, plan.egress, egress_log, remove_after=True

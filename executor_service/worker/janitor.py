@@ -26,7 +26,6 @@ from executor_service.jobs.session import SessionState
 from executor_service.sandbox.images import images_present
 from executor_service.sandbox.spec import MAX_WALL_TIME_S
 from executor_service.worker.context import WorkerContext
-from executor_service.worker.execution import EXECUTION_LABEL
 from executor_service.worker.session_ops import SessionOperations
 
 log = structlog.get_logger(__name__)
@@ -49,6 +48,7 @@ class Janitor:
     def __init__(self, context: WorkerContext) -> None:
         self._ctx = context
         self._sessions = SessionOperations(context)
+        self._missing_since: dict[str, float] = {}  # pool owners whose heartbeat was missing
 
     def sweep(self) -> None:
         """The engine-bound chores; the Redis-only ones run in `reconcile`."""
@@ -59,7 +59,14 @@ class Janitor:
         self.report_images()
 
     def _worker_alive(self, name: str) -> bool:
-        return name == self._ctx.name or self._ctx.stores.workers.alive(name)
+        """Whether a pool's worker may still be alive: one whose heartbeat is missing counts as
+        gone only once it has stayed missing for a heartbeat's lifetime (after a Redis restart,
+        say, a live worker's beat is back within a third of that)."""
+        if name == self._ctx.name or self._ctx.stores.workers.alive(name):
+            self._missing_since.pop(name, None)
+            return True
+        first = self._missing_since.setdefault(name, time.monotonic())
+        return time.monotonic() - first < self._ctx.settings.heartbeat_ttl_s
 
     def sweep_egress_dirs(self) -> int:
         """Remove the egress directory of an execution that ended (its worker died before it
@@ -100,8 +107,9 @@ class Janitor:
         lost = self.fail_lost_executions() + self.expire_leases()
         self.requeue_lost()
         for execution_id in lost:
-            removed = self._ctx.runner.destroy_labelled({EXECUTION_LABEL: execution_id})
-            log.info("ended execution cleaned", execution_id=execution_id, removed=removed)
+            # By name: a pool member cannot carry the execution's label, only its name.
+            self._ctx.runner.destroy(execution_id)
+            log.info("ended execution cleaned", execution_id=execution_id)
 
     def fail_lost_executions(self) -> list[str]:
         """Fail every running execution of a worker whose heartbeat went silent."""

@@ -163,7 +163,7 @@ def test_a_redis_restart_mid_run_loses_nothing(
         counts = tally(bodies)
         assert counts["stuck"] == 0, counts
         assert counts["finished"] == 4, (counts, [body["error"] for body in bodies])
-        assert all(body["result"]["stdout"] == "start\nend\n" for body in bodies)
+        assert all(body["result"]["stdout"] == "start\nend\n" for body in bodies), bodies
         # The key (written before the restart) still opens the door.
         assert submit(stack, acme, "print(2)", wait=True).status_code == 200
 

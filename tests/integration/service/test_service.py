@@ -42,6 +42,12 @@ def containers(client: docker.DockerClient, label: str, value: str) -> list[Any]
     return list(client.api.containers(all=True, filters={"label": f"{label}={value}"}))
 
 
+def execution_container(client: docker.DockerClient, ident: str) -> list[Any]:
+    """An execution's container, found by its name (a pool member has no execution label)."""
+    found = client.api.containers(all=True, filters={"name": ident})
+    return [item for item in found if f"/{ident}" in item.get("Names", [])]
+
+
 def submit(
     stack: ServiceStack, headers: dict[str, str], code: str, **fields: Any
 ) -> httpx.Response:
@@ -130,12 +136,12 @@ def test_cancel_kills_a_long_run(stack: ServiceStack, docker_client: docker.Dock
     ident = submit(stack, acme, "import time\nprint('go', flush=True)\ntime.sleep(120)").json()[
         "id"
     ]
-    eventually(lambda: containers(docker_client, "agent-sandbox.execution", ident), "the container")
+    eventually(lambda: execution_container(docker_client, ident), "the container")
     cancelled = httpx.post(f"{stack.url}/v1/executions/{ident}/cancel", headers=acme)
     assert cancelled.status_code == 200
     assert cancelled.json()["state"] == "cancelled"
     eventually(
-        lambda: not containers(docker_client, "agent-sandbox.execution", ident),
+        lambda: not execution_container(docker_client, ident),
         "the container to go",
     )
     body = httpx.get(f"{stack.url}/v1/executions/{ident}", headers=acme).json()
@@ -231,9 +237,7 @@ def test_a_killed_worker_leaves_a_failed_execution_and_no_container(
     with service_stack(tmp_path) as own:
         acme = own.key("acme")
         ident = submit(own, acme, "import time\nprint(1, flush=True)\ntime.sleep(60)").json()["id"]
-        eventually(
-            lambda: containers(docker_client, "agent-sandbox.execution", ident), "the container"
-        )
+        eventually(lambda: execution_container(docker_client, ident), "the container")
         os.kill(own.workers[0].pid, signal.SIGKILL)
         own.workers[0].wait()
         own.start_worker()  # its janitor notices the silent heartbeat
@@ -242,7 +246,7 @@ def test_a_killed_worker_leaves_a_failed_execution_and_no_container(
         assert "worker lost" in body["error"]["message"]
         assert body["result"] is None
         eventually(
-            lambda: not containers(docker_client, "agent-sandbox.execution", ident),
+            lambda: not execution_container(docker_client, ident),
             "the orphaned container to go",
         )
 
