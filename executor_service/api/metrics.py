@@ -52,9 +52,37 @@ class RedisCollector:
                 buckets=snapshot.buckets,
                 sum_value=snapshot.sum,
             )
+        yield from _pool_metrics(metrics.pools())
         queue = GaugeMetricFamily(f"{NAMESPACE}_queue_length", "Executions waiting for a worker")
         queue.add_metric([], self._services.stores.executions.queue_length())
         yield queue
+
+
+def _pool_metrics(pools: dict[str, dict[str, int]]) -> Iterator[Metric]:
+    """Each live worker's warm pool: idle members and keys now, hand-outs since it started."""
+    idle = GaugeMetricFamily(
+        f"{NAMESPACE}_pool_idle", "Warm-pool sandboxes waiting for a run", labels=["worker"]
+    )
+    keys = GaugeMetricFamily(
+        f"{NAMESPACE}_pool_keys", "Distinct sandbox kinds a worker keeps warm", labels=["worker"]
+    )
+    handouts = CounterMetricFamily(
+        f"{NAMESPACE}_pool_requests",
+        "Single-use sandboxes asked of the pool: hit (a warm one) or miss (made on demand)",
+        labels=["worker", "outcome"],
+    )
+    discarded = CounterMetricFamily(
+        f"{NAMESPACE}_pool_discarded",
+        "Warm sandboxes found dead or expired, never handed out",
+        labels=["worker"],
+    )
+    for worker, numbers in sorted(pools.items()):
+        idle.add_metric([worker], numbers.get("idle", 0))
+        keys.add_metric([worker], numbers.get("keys", 0))
+        handouts.add_metric([worker, "hit"], numbers.get("hits", 0))
+        handouts.add_metric([worker, "miss"], numbers.get("misses", 0))
+        discarded.add_metric([worker], numbers.get("discarded", 0))
+    yield from (idle, keys, handouts, discarded)
 
 
 @router.get("/metrics", response_class=Response)

@@ -8,11 +8,14 @@ execution's numbers in a MetricsBatch and writes them together: one round trip p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+
+from executor_service.sandbox.runner import PoolState
 
 PREFIX = "as:metrics:"
 
@@ -111,6 +114,26 @@ class RedisMetrics:
         batch = self.batch()
         batch.count_egress(allowed, reason)
         batch.flush()
+
+    def set_pool(self, worker: str, state: PoolState, ttl_s: float) -> None:
+        """A worker's pool as it is now; it lapses with the worker (ttl_s, renewed by beats)."""
+        key = f"{PREFIX}pool:{worker}"
+        pipe: Any = self._redis.pipeline(transaction=False)
+        pipe.hset(key, mapping=dataclasses.asdict(state))
+        pipe.pexpire(key, int(ttl_s * 1000))
+        with contextlib.suppress(redis.RedisError):
+            pipe.execute()
+
+    def pools(self) -> dict[str, dict[str, int]]:
+        """Every live worker's pool numbers, by worker."""
+        found: dict[str, dict[str, int]] = {}
+        for key in self._redis.scan_iter(match=f"{PREFIX}pool:*", count=100):
+            raw: dict[str, str] = self._redis.hgetall(key)  # type: ignore[assignment]
+            if raw:
+                found[str(key).removeprefix(f"{PREFIX}pool:")] = {
+                    name: int(value) for name, value in raw.items()
+                }
+        return found
 
     def egress(self) -> dict[str, int]:
         raw: dict[str, str] = self._redis.hgetall(PREFIX + EGRESS)  # type: ignore[assignment]

@@ -46,6 +46,7 @@ from executor_service.sandbox.runner import (
     UID_LABEL,
     FileListing,
     OutputCallback,
+    PoolState,
     Sandbox,
     SandboxRunner,
 )
@@ -125,6 +126,9 @@ class DockerRunner:
 
     def warm(self, configs: list[SandboxConfig]) -> None:
         """No pool here: see pool.PooledRunner."""
+
+    def pool_state(self) -> PoolState | None:
+        return None
 
     # -- lifecycle ---------------------------------------------------------------------------
 

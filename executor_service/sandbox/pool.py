@@ -33,6 +33,7 @@ from executor_service.sandbox.runner import (
     POOL_LABEL,
     FileListing,
     OutputCallback,
+    PoolState,
     Sandbox,
 )
 from executor_service.sandbox.spec import Limits, Mount, Program, RunResult, SandboxConfig
@@ -54,17 +55,6 @@ def pool_key(config: SandboxConfig) -> PoolKey | None:
 class _Member:
     sandbox: Sandbox
     created: float  # time.monotonic()
-
-
-@dataclass(frozen=True)
-class PoolState:
-    """What /metrics shows of one worker's pool."""
-
-    idle: int
-    keys: int
-    hits: int
-    misses: int
-    discarded: int  # members found dead or expired, never handed out
 
 
 class PooledRunner:
@@ -108,7 +98,7 @@ class PooledRunner:
                     self._idle.setdefault(key, deque())
             self._changed.notify()
 
-    def state(self) -> PoolState:
+    def pool_state(self) -> PoolState:
         with self._changed:
             return PoolState(
                 idle=sum(len(queue) for queue in self._idle.values()),

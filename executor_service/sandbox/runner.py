@@ -40,6 +40,17 @@ class Sandbox:
     launched: bool = False
 
 
+@dataclass(frozen=True)
+class PoolState:
+    """What /metrics shows of one worker's warm pool; counts are since the worker started."""
+
+    idle: int
+    keys: int
+    hits: int
+    misses: int
+    discarded: int  # members found dead or expired, never handed out
+
+
 # How many names a listing returns by default; a workspace may hold far more.
 MAX_LIST_ENTRIES = 10_000
 
@@ -144,4 +155,8 @@ class SandboxRunner(Protocol):
 
     def warm(self, configs: list[SandboxConfig]) -> None:
         """Keep sandboxes like these started ahead of need, if this runner has a pool."""
+        ...
+
+    def pool_state(self) -> PoolState | None:
+        """The warm pool's numbers; None for a runner without one."""
         ...

@@ -52,6 +52,7 @@ class _Process:
                 ctx.settings.heartbeat_ttl_s / 3,
                 lambda: ctx.stores.workers.heartbeat(ctx.name),
             ),
+            PeriodicThread("pool-metrics", ctx.settings.heartbeat_ttl_s / 3, self._report_pool),
             PeriodicThread("reconcile", ctx.settings.janitor_interval_s, janitor.reconcile),
             PeriodicThread("janitor", ctx.settings.janitor_interval_s, janitor.sweep),
         ]
@@ -65,6 +66,12 @@ class _Process:
             log.warning("start-up reap failed", error=exc.message)
             removed = 0
         log.info("worker ready", worker=ctx.name, reaped=removed)
+
+    def _report_pool(self) -> None:
+        ctx = self.context
+        state = ctx.runner.pool_state()
+        if state is not None:
+            ctx.metrics.set_pool(ctx.name, state, ttl_s=ctx.settings.heartbeat_ttl_s)
 
     @staticmethod
     def _default_configs(ctx: WorkerContext) -> list[SandboxConfig]:

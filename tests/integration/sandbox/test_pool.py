@@ -48,7 +48,7 @@ def pool(settings: Settings, docker_client: docker.DockerClient) -> Iterator[Poo
 
 def warmed(pool: PooledRunner, config: SandboxConfig) -> None:
     pool.warm([config])
-    wait_for(lambda: pool.state().idle == 1)
+    wait_for(lambda: pool.pool_state().idle == 1)
 
 
 def test_a_member_serves_one_run_and_is_replaced(
@@ -64,10 +64,10 @@ def test_a_member_serves_one_run_and_is_replaced(
     assert result.memory_peak_bytes
     assert result.cpu_time_s is not None
     wait_for(lambda: first.id not in members(docker_client))  # destroyed after its one run
-    wait_for(lambda: pool.state().idle == 1)  # and replaced
+    wait_for(lambda: pool.pool_state().idle == 1)  # and replaced
     second = pool.prepare(config)
     assert second.id != first.id
-    assert pool.state().hits == 2
+    assert pool.pool_state().hits == 2
     pool.destroy(second.id)
 
 
@@ -81,7 +81,7 @@ def test_a_dead_member_is_never_handed_out(
     sandbox = pool.prepare(config)
     assert sandbox.id != dead
     assert pool.run(sandbox, sandboxes.program("print('fine')")).stdout == "fine\n"
-    assert pool.state().discarded == 1
+    assert pool.pool_state().discarded == 1
     wait_for(lambda: dead not in members(docker_client))
 
 
@@ -115,7 +115,7 @@ def test_other_limits_get_a_container_with_their_own(
         host = docker_client.api.inspect_container(sandbox.id)["HostConfig"]
         assert (host["Memory"], host["PidsLimit"]) == (96 * 1024 * 1024, 24)
         assert pool.run(sandbox, sandboxes.program("print(1)")).status is RunStatus.OK
-        wait_for(lambda: pool.state().idle == 2)
+        wait_for(lambda: pool.pool_state().idle == 2)
     assert not seen[0].launched  # made on demand the first time
     assert seen[1].launched
 

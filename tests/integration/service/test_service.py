@@ -272,3 +272,23 @@ def test_a_run_longer_than_the_idle_timeout_keeps_its_session(stack: ServiceStac
         assert late.json()["error"]["code"] == "session_ended"
     finally:
         httpx.delete(f"{base}/{session}", headers=acme, timeout=60)
+
+
+def test_fresh_runs_come_from_the_warm_pool_and_metrics_say_so(stack: ServiceStack) -> None:
+    acme = stack.key("acme")
+
+    def pool_line(name: str) -> float:
+        text = httpx.get(f"{stack.url}/metrics", headers=acme, timeout=10).text
+        values = [
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)
+        ]
+        return sum(values)
+
+    eventually(lambda: pool_line("agent_sandbox_pool_idle{") >= 1, "a warm sandbox")
+    before = pool_line('agent_sandbox_pool_requests_total{outcome="hit"')
+    done = submit(stack, acme, "print('warm')", wait=True).json()
+    assert done["result"]["stdout"] == "warm\n", done
+    eventually(
+        lambda: pool_line('agent_sandbox_pool_requests_total{outcome="hit"') > before,
+        "the hit to be counted",
+    )

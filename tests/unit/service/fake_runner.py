@@ -11,6 +11,7 @@ from executor_service.sandbox.runner import (
     MAX_LIST_ENTRIES,
     FileListing,
     OutputCallback,
+    PoolState,
     Sandbox,
     SandboxRunner,
     WorkspaceFile,
@@ -122,6 +123,9 @@ class FakeRunner:
 
     def warm(self, configs: list[SandboxConfig]) -> None:
         self.warmed = list(configs)
+
+    def pool_state(self) -> PoolState | None:
+        return None
 
 
 def as_sandbox_runner(runner: FakeRunner) -> SandboxRunner:
