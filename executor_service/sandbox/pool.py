@@ -42,6 +42,9 @@ log = structlog.get_logger(__name__)
 
 PoolKey = tuple[str, str | None, Limits, tuple[Mount, ...], bool]
 REFILL_TICK_S = 1.0
+# Members started at once: one engine start is mostly waiting (on runc, on the disk), so two in
+# flight keep up with several clients' churn on two cores where one does not.
+REFILL_THREADS = 2
 
 
 def pool_key(config: SandboxConfig) -> PoolKey | None:
@@ -82,8 +85,13 @@ class PooledRunner:
         self._changed = threading.Condition()
         self._stopping = False
         self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pool-remove")
-        self._thread = threading.Thread(target=self._refill_forever, name="pool", daemon=True)
-        self._thread.start()
+        self._creating: dict[PoolKey, int] = {}  # members being started, by key
+        self._threads = [
+            threading.Thread(target=self._refill_forever, name=f"pool-{n}", daemon=True)
+            for n in range(REFILL_THREADS)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- the pool ----------------------------------------------------------------------------
 
@@ -161,14 +169,16 @@ class PooledRunner:
                 wanted = [
                     (key, self._templates[key])
                     for key, queue in self._idle.items()
-                    if len(queue) < self._size
+                    if len(queue) + self._creating.get(key, 0) < self._size
                 ]
                 if not wanted:
                     self._changed.wait(REFILL_TICK_S)
                     continue
-            key, template = wanted[0]
+                key, template = wanted[0]
+                self._creating[key] = self._creating.get(key, 0) + 1
             member = self._create(template)
             with self._changed:
+                self._creating[key] -= 1
                 if member is None:
                     self._changed.wait(REFILL_TICK_S)  # the engine failed: do not spin on it
                     continue
@@ -216,7 +226,8 @@ class PooledRunner:
             members = [member for queue in self._idle.values() for member in queue]
             self._idle.clear()
             self._changed.notify()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         for member in members:
             self._destroy_later(member.sandbox.id)
         self._removals.shutdown(wait=True)
