@@ -756,7 +756,7 @@ def measure(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, 
         "runner_class": runner_name,
         "pooled_runner": None
         if pooled is None
-        else {"class": type(pooled).__name__, "state": repr(getattr(pooled, "state", dict)())},
+        else {"class": type(pooled).__name__, "state": repr(pooled.pool_state())},
         "service": {
             "worker_concurrency": worker_concurrency,
             "pool_size_setting": getattr(settings, "pool_size", None),
