@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.service_latency import free_port
+from bench.service_latency import own_service as latency_service
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 CODE = {"language": "python", "code": "print(1)", "wait": True, "wait_timeout_s": 60}
@@ -62,52 +58,10 @@ def tree_cpu_ms(root: int) -> dict[int, float]:
 
 @contextmanager
 def own_service() -> Iterator[tuple[str, str, dict[str, int]]]:
-    """Redis, one worker and the API; yields (url, key, {"api": pid, "worker": pid})."""
-    workdir = Path(tempfile.mkdtemp(prefix="as-bench-cpu-"))
-    redis_port, api_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "EXECUTOR_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "EXECUTOR_PORT": str(api_port),
-        "EXECUTOR_STATE_DIR": str(workdir),
-        "EXECUTOR_WORKER_CONCURRENCY": "4",
-        "EXECUTOR_LOG_LEVEL": "warning",
-        "EXECUTOR_MAX_WAIT_S": "120",
-    }
-    redis_server = shutil.which("redis-server") or "redis-server"
-    redis_args = ["--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
-    redis_args += ["--appendonly", "yes", "--dir", str(workdir)]
-    processes = [subprocess.Popen([redis_server, *redis_args], stdout=subprocess.DEVNULL)]
-    time.sleep(0.5)
-    log = (workdir / "service.log").open("wb")
+    """Redis, one worker (4 slots) and the API; yields (url, key, {"api": pid, "worker": pid})."""
     pids: dict[str, int] = {}
-    for name, command in (("worker", "worker"), ("api", "serve")):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "executor_service.cli", command],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        processes.append(process)
-        pids[name] = process.pid
-    url = f"http://127.0.0.1:{api_port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise RuntimeError(f"service not ready; see {workdir / 'service.log'}")
-        yield url, (workdir / "first-key").read_text().strip(), pids
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(timeout=30)
-        log.close()
+    with latency_service(4, pids) as (url, key):
+        yield url, key, pids
 
 
 def run_batch(client: httpx.Client, body: dict[str, object], runs: int) -> int:

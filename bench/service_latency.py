@@ -38,8 +38,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def own_service(concurrency: int) -> Iterator[tuple[str, str]]:
-    """Redis, one worker and the API in a temporary state directory; yields (url, key)."""
+def own_service(concurrency: int, pids: dict[str, int] | None = None) -> Iterator[tuple[str, str]]:
+    """Redis, one worker and the API in a temporary state directory; yields (url, key).
+
+    `pids`, when given, receives the worker's and the API's process ids ("worker", "api").
+    """
     workdir = Path(tempfile.mkdtemp(prefix="as-bench-"))
     redis_port, api_port = free_port(), free_port()
     env = {
@@ -73,7 +76,7 @@ def own_service(concurrency: int) -> Iterator[tuple[str, str]]:
     ]
     time.sleep(0.5)
     log = (workdir / "service.log").open("wb")
-    for command in ("worker", "serve"):
+    for name, command in (("worker", "worker"), ("api", "serve")):
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "executor_service.cli", command],
@@ -82,6 +85,8 @@ def own_service(concurrency: int) -> Iterator[tuple[str, str]]:
                 stderr=subprocess.STDOUT,
             )
         )
+        if pids is not None:
+            pids[name] = processes[-1].pid
     url = f"http://127.0.0.1:{api_port}"
     try:
         deadline = time.monotonic() + 90
