@@ -24,6 +24,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+from docker.models.containers import _create_container_args  # type: ignore[attr-defined]
 
 from executor_service.errors import ImageMissing, NotFound, SandboxError
 from executor_service.sandbox import transfer, workspace
@@ -140,17 +141,14 @@ class DockerRunner:
         options = container_options(
             config, deadline=time.time() + lifetime + self._grace_s, code_uid=code_uid
         )
-        with _engine_errors():
-            container = self._client.containers.create(**options)
+        sandbox_id = self._create(options)
         try:
             with _engine_errors():
-                container.start()
+                self._api.start(sandbox_id)
         except BaseException:
-            self.destroy(str(container.id))
+            self.destroy(sandbox_id)
             raise
-        return Sandbox(
-            id=str(container.id), config=config, single_use=single_use, code_uid=code_uid
-        )
+        return Sandbox(id=sandbox_id, config=config, single_use=single_use, code_uid=code_uid)
 
     def prepare_member(
         self, config: SandboxConfig, *, lifetime_s: float, labels: Mapping[str, str]
@@ -166,9 +164,7 @@ class DockerRunner:
         deadline = time.time() + lifetime_s + self._grace_s
         launched = config.ready_python and config.egress_dir is None
         options = container_options(config, deadline=deadline, code_uid=code_uid, launcher=launched)
-        with _engine_errors():
-            container = self._client.containers.create(**options)
-        sandbox_id = str(container.id)
+        sandbox_id = self._create(options)
         try:
             if launched:
                 with _engine_errors():
@@ -178,13 +174,25 @@ class DockerRunner:
                 with self._attached_lock:
                     self._attached[sandbox_id] = stream._sock
             with _engine_errors():
-                container.start()
+                self._api.start(sandbox_id)
         except BaseException:
             self.destroy(sandbox_id)
             raise
         return Sandbox(
             id=sandbox_id, config=config, single_use=True, code_uid=code_uid, launched=launched
         )
+
+    def _create(self, options: dict[str, Any]) -> str:
+        """Create a container from `container_options` and return its id.
+
+        docker-py's `containers.create` translates these keyword arguments, creates, then
+        inspects the new container to build its object: a whole extra call (and a large JSON
+        document to parse) on every sandbox's path. Its translation is reused; the inspect is not.
+        """
+        arguments = {**options, "version": self._api.api_version}
+        with _engine_errors():
+            created = self._api.create_container(**_create_container_args(arguments))
+        return str(created["Id"])
 
     def rename(self, sandbox_id: str, name: str) -> None:
         """Give a prepared container its run's name (a pool member, once it is handed out)."""
@@ -676,6 +684,11 @@ def _read(
                 break
     finally:
         elapsed = time.monotonic() - started
+        # Shut the connection itself down, not only this handle of it: docker-py may hold
+        # another reference, and then close() alone leaves it open. An engine still copying
+        # output into an open connection nobody reads waits on it when the container is killed.
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             raw.close()
     return stopped, elapsed
