@@ -136,8 +136,8 @@ class PooledRunner:
             else:
                 self._hits += 1
             self._changed.notify()  # refill what was taken
-        for sandbox in stale:
-            self._destroy_quietly(sandbox.id)
+            for sandbox in stale:
+                self._destroy_later(sandbox.id)  # not on the request's time
         return chosen
 
     def _want(self, key: PoolKey, config: SandboxConfig) -> None:
