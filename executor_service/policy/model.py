@@ -138,6 +138,24 @@ class NetworkOverride(_Closed):
     max_bytes: Annotated[int, Field(ge=1)] | None = None
 
 
+# Host directories no data mount may show, contain or lie in: the engine's socket and state, the
+# host's kernel interfaces and devices, and root's home. A mount showing a Unix socket hands the
+# sandbox whatever listens there (the engine's socket is the whole host), under runc as under
+# gVisor (whose runtime may open host sockets in mounts: the egress relay needs it).
+SENSITIVE_HOST_PATHS = (
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var/run",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/etc/docker",
+    "/root",
+    "/boot",
+)
+
+
 class DataMount(_Closed):
     """A host directory the policy shows read-only to every sandbox it governs."""
 
@@ -151,6 +169,19 @@ class DataMount(_Closed):
         if not path.is_absolute() or ".." in path.parts:
             raise ValueError("must be an absolute path without '..'")
         return str(path)
+
+    @field_validator("host_path")
+    @classmethod
+    def _not_sensitive(cls, value: str) -> str:
+        path = PurePosixPath(value)
+        if path == PurePosixPath("/"):
+            raise ValueError("may not be the host's whole filesystem")
+        for sensitive in map(PurePosixPath, SENSITIVE_HOST_PATHS):
+            if path == sensitive or sensitive in path.parents or path in sensitive.parents:
+                raise ValueError(
+                    f"may not show, contain or lie under {sensitive} (the host's own state)"
+                )
+        return value
 
     @field_validator("sandbox_path")
     @classmethod

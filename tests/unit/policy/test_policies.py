@@ -80,6 +80,23 @@ def test_mounts_may_not_cover_system_paths(tmp_path: Path, target: str) -> None:
         load_policy(write(tmp_path, "ok", body))
 
 
+@pytest.mark.parametrize(
+    "source",
+    ["/", "/var", "/run", "/var/run/docker", "/proc/1", "/var/lib/docker/volumes", "/root/.ssh"],
+)
+def test_a_mount_may_not_show_the_hosts_own_state(tmp_path: Path, source: str) -> None:
+    """The engine's socket (under /run), its state, kernel interfaces: any is the host."""
+    body = GOOD + f"mounts: [{{host_path: '{source}', sandbox_path: /data}}]\n"
+    with pytest.raises(ConfigError, match=r"mounts\.0\.host_path"):
+        load_policy(write(tmp_path, "ok", body))
+
+
+@pytest.mark.parametrize("source", ["/srv/agent-sandbox/data", "/etc/ssl/certs", "/home/data"])
+def test_a_data_mount_elsewhere_loads(tmp_path: Path, source: str) -> None:
+    body = GOOD + f"mounts: [{{host_path: '{source}', sandbox_path: /data}}]\n"
+    assert load_policy(write(tmp_path, "ok", body)).mounts[0].host_path == source
+
+
 def test_a_language_its_image_cannot_run_is_refused(tmp_path: Path, catalogue: Catalogue) -> None:
     write(tmp_path, "ok", GOOD.replace("{python: python}", "{python: shell}"))
     with pytest.raises(ConfigError, match=r"languages\.python"):
