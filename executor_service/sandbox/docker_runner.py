@@ -30,7 +30,7 @@ from executor_service.errors import ImageMissing, NotFound, SandboxError
 from executor_service.sandbox import transfer, workspace
 from executor_service.sandbox.cgroup import Usage, read_pids, read_usage
 from executor_service.sandbox.collect import collect_files
-from executor_service.sandbox.exec_output import FrameDecoder, drain, feed
+from executor_service.sandbox.exec_output import FrameDecoder, feed, read_run
 from executor_service.sandbox.hardening import (
     WORKSPACE,
     code_uid_from_label,
@@ -60,9 +60,6 @@ from executor_service.sandbox.spec import (
 )
 from executor_service.settings import Settings
 
-POLL_S = 0.25
-EXEC_INSPECT_EVERY_S = 1.0
-DRAIN_S = 0.5
 HOUSEKEEPING_TIMEOUT_S = 30.0
 # Code uids of sandboxes whose handles were rebuilt from an id, read from their label once each.
 KNOWN_UIDS_MAX = 4096
@@ -439,7 +436,7 @@ class DockerRunner:
         decoder = FrameDecoder(cap, on_output)
         if stdin is not None:
             threading.Thread(target=feed, args=(raw, stdin), daemon=True).start()
-        stopped, wall_time_s = _read(
+        stopped, wall_time_s = read_run(
             raw, decoder, wall_time_s, cancel, lambda: self._exec_ended(sandbox.id, exec_id)[0]
         )
         exit_code = None
@@ -480,7 +477,7 @@ class DockerRunner:
             daemon=True,
         ).start()
         ended = lambda: decoder.trailer is not None  # noqa: E731
-        stopped, wall_time_s = _read(raw, decoder, limits.wall_time_s, cancel, None, until=ended)
+        stopped, wall_time_s = read_run(raw, decoder, limits.wall_time_s, cancel, None, until=ended)
         decoder.finish()
         exit_code = None
         if stopped is None:
@@ -635,63 +632,6 @@ class DockerRunner:
         if outcome.stopped is not None:
             raise SandboxError(f"workspace operation {argv[0]} did not finish ({outcome.stopped})")
         return outcome
-
-
-def _read(
-    raw: socket.socket,
-    decoder: FrameDecoder,
-    wall_time_s: float,
-    cancel: threading.Event | None,
-    ended: Callable[[], bool] | None,
-    *,
-    until: Callable[[], bool] | None = None,
-) -> tuple[RunStatus | None, float]:
-    """Read a run's output until it ends, and say whether (and why) we cut it short.
-
-    It ends at end of stream, when `until` holds after a read, or, when the stream is quiet, once
-    `ended` says so (a background child may hold an exec's output open after the program has
-    ended: then what the engine still has in flight is taken, and that is all).
-    """
-    started = time.monotonic()
-    deadline = started + wall_time_s
-    stopped: RunStatus | None = None
-    next_inspect = started + EXEC_INSPECT_EVERY_S
-    try:
-        while True:
-            now = time.monotonic()
-            if cancel is not None and cancel.is_set():
-                stopped = RunStatus.CANCELLED
-                break
-            if now >= deadline:
-                stopped = RunStatus.TIMEOUT
-                break
-            readable, _, _ = select.select([raw], [], [], min(POLL_S, deadline - now))
-            if not readable:
-                if ended is not None and now >= next_inspect:
-                    next_inspect = now + EXEC_INSPECT_EVERY_S
-                    if ended():
-                        drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
-                        break
-                continue
-            data = raw.recv(65536)
-            if not data:
-                break
-            decoder.feed(data)
-            if decoder.over_cap:
-                stopped = RunStatus.OUTPUT_LIMIT
-                break
-            if until is not None and until():
-                break
-    finally:
-        elapsed = time.monotonic() - started
-        # Shut the connection itself down, not only this handle of it: docker-py may hold
-        # another reference, and then close() alone leaves it open. An engine still copying
-        # output into an open connection nobody reads waits on it when the container is killed.
-        with contextlib.suppress(OSError):
-            raw.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            raw.close()
-    return stopped, elapsed
 
 
 def _float(value: str | None) -> float | None:

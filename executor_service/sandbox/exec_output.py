@@ -1,4 +1,4 @@
-"""Reading an exec's multiplexed stdout/stderr from its socket, with per-stream caps.
+"""Reading a run's multiplexed stdout/stderr from its socket, with per-stream caps, until it ends.
 
 The engine frames each chunk as an 8-byte header (stream id, 3 zero bytes, big-endian length) and
 the payload. We parse incrementally so chunks can be forwarded while the code runs, and we stop
@@ -11,12 +11,18 @@ import contextlib
 import select
 import socket
 import struct
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from executor_service.sandbox.runner import OutputCallback, Stream
+from executor_service.sandbox.spec import RunStatus
 
 HEADER = struct.Struct(">BxxxL")
+POLL_S = 0.25
+EXEC_INSPECT_EVERY_S = 1.0
+DRAIN_S = 0.5
 STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
 
@@ -151,3 +157,60 @@ def feed(raw: socket.socket, data: bytes, *, half_close: bool = True) -> None:
         raw.sendall(data)
         if half_close:
             raw.shutdown(socket.SHUT_WR)
+
+
+def read_run(
+    raw: socket.socket,
+    decoder: FrameDecoder,
+    wall_time_s: float,
+    cancel: threading.Event | None,
+    ended: Callable[[], bool] | None,
+    *,
+    until: Callable[[], bool] | None = None,
+) -> tuple[RunStatus | None, float]:
+    """Read a run's output until it ends, and say whether (and why) we cut it short.
+
+    It ends at end of stream, when `until` holds after a read, or, when the stream is quiet, once
+    `ended` says so (a background child may hold an exec's output open after the program has
+    ended: then what the engine still has in flight is taken, and that is all).
+    """
+    started = time.monotonic()
+    deadline = started + wall_time_s
+    stopped: RunStatus | None = None
+    next_inspect = started + EXEC_INSPECT_EVERY_S
+    try:
+        while True:
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                stopped = RunStatus.CANCELLED
+                break
+            if now >= deadline:
+                stopped = RunStatus.TIMEOUT
+                break
+            readable, _, _ = select.select([raw], [], [], min(POLL_S, deadline - now))
+            if not readable:
+                if ended is not None and now >= next_inspect:
+                    next_inspect = now + EXEC_INSPECT_EVERY_S
+                    if ended():
+                        drain(raw, decoder, min(DRAIN_S, max(deadline - now, 0.0)))
+                        break
+                continue
+            data = raw.recv(65536)
+            if not data:
+                break
+            decoder.feed(data)
+            if decoder.over_cap:
+                stopped = RunStatus.OUTPUT_LIMIT
+                break
+            if until is not None and until():
+                break
+    finally:
+        elapsed = time.monotonic() - started
+        # Shut the connection itself down, not only this handle of it: docker-py may hold
+        # another reference, and then close() alone leaves it open. An engine still copying
+        # output into an open connection nobody reads waits on it when the container is killed.
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            raw.close()
+    return stopped, elapsed
