@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     docker_url: str | None = None  # None: DOCKER_HOST or the local socket
     runtime: str | None = None  # an OCI runtime registered with the engine, e.g. "runsc"
     reap_grace_s: float = Field(default=60.0, gt=0)
+    # Every container this deployment makes carries its instance name, and its reapers and janitor
+    # touch no other: two deployments (or two test runs) can share one engine without removing
+    # each other's sandboxes.
+    instance: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     # Egress: where each sandbox's proxy socket lives on the host (the engine bind-mounts it), and
     # names the proxy resolves before DNS (like docker's --add-host; e.g. a private package index).
     egress_dir: Path = Path("/run/agent-sandbox/egress")

@@ -25,6 +25,10 @@ from executor_service.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# This run's sandboxes carry an instance name of their own (every Settings built here, and every
+# service this run starts, inherits it), so runs side by side never reap or count each other's.
+INSTANCE = os.environ.setdefault("EXECUTOR_INSTANCE", f"test-{os.getpid()}")
+
 
 def missing(reason: str) -> None:
     """Skip on a developer's machine; fail under CI, where a missing service is a broken set-up."""
@@ -151,14 +155,14 @@ SESSION_STARTED = time.time()
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """No sandbox may outlive the suite: a leftover is a leak the reaper or a test should catch.
 
-    Only containers created while this suite ran count, and only a suite that used the engine
-    looks, so a run of engine-free tests never removes the sandboxes of another run beside it.
+    Only this run's instance counts, and only a suite that used the engine looks, so a run
+    beside it (tests or a deployment on the same engine) never has its sandboxes removed.
     """
     if not USED_ENGINE:
         return
     try:
         client = docker.from_env()
-        found = client.api.containers(all=True, filters={"label": MANAGED_LABEL})
+        found = client.api.containers(all=True, filters={"label": f"{MANAGED_LABEL}={INSTANCE}"})
     except docker.errors.DockerException:
         return
     left = [item for item in found if item.get("Created", 0) >= int(SESSION_STARTED)]

@@ -105,10 +105,15 @@ class _ExecOutcome:
 class DockerRunner:
     """Hardened single-use and session sandboxes on a Docker engine."""
 
-    def __init__(self, client: docker.DockerClient, *, reap_grace_s: float = 60.0) -> None:
+    def __init__(
+        self, client: docker.DockerClient, *, reap_grace_s: float = 60.0, instance: str = "default"
+    ) -> None:
         self._client = client
         self._api = client.api
         self._grace_s = reap_grace_s
+        self._instance = instance
+        # What every listing filters on: this instance's sandboxes, never another deployment's.
+        self._managed = f"{MANAGED_LABEL}={instance}"
         # A forced removal costs 150-300 ms; once the program has ended by itself the caller need
         # not wait for it. Runs cut short are still killed before `run` returns.
         self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-remove")
@@ -136,7 +141,10 @@ class DockerRunner:
         lifetime = config.limits.wall_time_s if lifetime_s is None else lifetime_s
         code_uid = draw_code_uid()
         options = container_options(
-            config, deadline=time.time() + lifetime + self._grace_s, code_uid=code_uid
+            config,
+            deadline=time.time() + lifetime + self._grace_s,
+            code_uid=code_uid,
+            instance=self._instance,
         )
         sandbox_id = self._create(options)
         try:
@@ -160,7 +168,13 @@ class DockerRunner:
         code_uid = draw_code_uid()
         deadline = time.time() + lifetime_s + self._grace_s
         launched = config.ready_python and config.egress_dir is None
-        options = container_options(config, deadline=deadline, code_uid=code_uid, launcher=launched)
+        options = container_options(
+            config,
+            deadline=deadline,
+            code_uid=code_uid,
+            instance=self._instance,
+            launcher=launched,
+        )
         sandbox_id = self._create(options)
         try:
             if launched:
@@ -233,7 +247,7 @@ class DockerRunner:
             raise SandboxError(f"could not remove sandbox {sandbox_id[:12]}: {exc}") from exc
 
     def destroy_labelled(self, labels: Mapping[str, str]) -> int:
-        wanted = [MANAGED_LABEL] + [f"{key}={value}" for key, value in labels.items()]
+        wanted = [self._managed] + [f"{key}={value}" for key, value in labels.items()]
         with _engine_errors():
             found = self._api.containers(all=True, filters={"label": wanted})
         for item in found:
@@ -243,7 +257,7 @@ class DockerRunner:
     def reap(self, *, everything: bool = False) -> int:
         now = time.time()
         with _engine_errors():
-            found = self._api.containers(all=True, filters={"label": MANAGED_LABEL})
+            found = self._api.containers(all=True, filters={"label": self._managed})
         removed = 0
         for item in found:
             deadline = _float(item.get("Labels", {}).get(DEADLINE_LABEL))
@@ -255,7 +269,7 @@ class DockerRunner:
     def reap_orphans(self, owner_alive: Callable[[str], bool]) -> int:
         """Remove pool members (idle or running) whose worker, named in POOL_LABEL, is gone."""
         with _engine_errors():
-            found = self._api.containers(all=True, filters={"label": [MANAGED_LABEL, POOL_LABEL]})
+            found = self._api.containers(all=True, filters={"label": [self._managed, POOL_LABEL]})
         owners = {item.get("Labels", {}).get(POOL_LABEL, "") for item in found}
         gone = {owner for owner in owners if not owner_alive(owner)}
         removed = 0
@@ -648,7 +662,7 @@ def create_runner(settings: Settings) -> DockerRunner:
             client = docker.DockerClient(base_url=settings.docker_url)
         else:
             client = docker.from_env()
-    return DockerRunner(client, reap_grace_s=settings.reap_grace_s)
+    return DockerRunner(client, reap_grace_s=settings.reap_grace_s, instance=settings.instance)
 
 
 def create_worker_runner(settings: Settings, owner: str) -> SandboxRunner:

@@ -101,7 +101,12 @@ def seccomp_profile() -> str:
 
 
 def container_options(
-    config: SandboxConfig, *, deadline: float, code_uid: int, launcher: bool = False
+    config: SandboxConfig,
+    *,
+    deadline: float,
+    code_uid: int,
+    instance: str = "default",
+    launcher: bool = False,
 ) -> dict[str, Any]:
     """Keyword arguments for `containers.create`, with every hardening default applied.
 
@@ -116,7 +121,7 @@ def container_options(
     workspace_bytes = limits.workspace_mb * MIB
     labels = {
         **config.labels,
-        MANAGED_LABEL: "1",
+        MANAGED_LABEL: instance,
         DEADLINE_LABEL: f"{deadline:.0f}",
         UID_LABEL: str(code_uid),
     }

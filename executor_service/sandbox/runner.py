@@ -12,7 +12,8 @@ from executor_service.sandbox.spec import Program, RunResult, SandboxConfig
 Stream = Literal["stdout", "stderr"]
 OutputCallback = Callable[[Stream, bytes], None]
 
-# Every container we create carries MANAGED_LABEL; DEADLINE_LABEL (epoch seconds) tells the reaper
+# Every container we create carries MANAGED_LABEL, whose value is the deployment's instance name
+# (settings.instance: the reapers filter on it); DEADLINE_LABEL (epoch seconds) tells the reaper
 # when it may be removed whatever state its owner is in; UID_LABEL records the uid its code runs as;
 # POOL_LABEL names the worker process whose pool made it (its members die with that worker).
 MANAGED_LABEL = "agent-sandbox.managed"

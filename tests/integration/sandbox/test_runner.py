@@ -12,6 +12,7 @@ from executor_service.errors import NotFound, PayloadTooLarge, UnsafePath
 from executor_service.sandbox.docker_runner import DockerRunner
 from executor_service.sandbox.runner import MANAGED_LABEL
 from executor_service.sandbox.spec import Program, RunStatus, SandboxConfig
+from executor_service.settings import Settings
 from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.docker
@@ -185,9 +186,9 @@ def test_cancel_kills_a_long_run_and_removes_the_container(
 
 
 def test_reaper_removes_only_sandboxes_past_their_deadline(
-    docker_client: docker.DockerClient, sandboxes: SandboxFactory
+    docker_client: docker.DockerClient, sandboxes: SandboxFactory, settings: Settings
 ) -> None:
-    impatient = DockerRunner(docker_client, reap_grace_s=0.0)
+    impatient = DockerRunner(docker_client, reap_grace_s=0.0, instance=settings.instance)
     base = sandboxes.config()
     expired = impatient.prepare(
         SandboxConfig(image=base.image, limits=base.limits, labels={"agent-sandbox.test": "old"}),
@@ -218,3 +219,27 @@ def test_the_data_readonly_policy_shows_its_data(
     result = runner.run_once(config, sandboxes.program(code, policy="data-readonly"))
     assert result.status is RunStatus.OK, result.stderr
     assert ".csv" in result.stdout
+
+
+def test_reapers_touch_only_their_own_instance(
+    docker_client: docker.DockerClient, sandboxes: SandboxFactory, settings: Settings
+) -> None:
+    """Two deployments on one engine: neither's reaper, orphan sweep or label sweep removes the
+    other's sandboxes, even ones past their deadline whose worker it has never heard of."""
+    ours = DockerRunner(docker_client, reap_grace_s=0.0, instance=settings.instance)
+    theirs = DockerRunner(docker_client, reap_grace_s=0.0, instance=f"{settings.instance}-other")
+    base = sandboxes.config()
+    expired = ours.prepare(
+        SandboxConfig(image=base.image, limits=base.limits, labels={"agent-sandbox.test": "mine"}),
+        lifetime_s=0.0,
+    )
+    try:
+        time.sleep(1.1)
+        assert theirs.reap(everything=True) == 0
+        assert theirs.reap_orphans(lambda owner: False) == 0
+        assert theirs.destroy_labelled({"agent-sandbox.test": "mine"}) == 0
+        assert len(labelled(docker_client, "agent-sandbox.test=mine")) == 1
+        assert ours.reap() == 1
+        assert labelled(docker_client, "agent-sandbox.test=mine") == []
+    finally:
+        ours.destroy(expired.id)
