@@ -1,4 +1,5 @@
-"""`executor-service`: serve the API, run a worker, run both, manage keys, build images, reap."""
+"""`executor-service`: serve the API, run a worker, run both, manage keys, build images, reap,
+serve MCP over stdio."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.tenant import ApiKey, new_key
 from executor_service.logging import configure_logging
 from executor_service.settings import Settings
+
+# The key `executor-service mcp` acts as: a secret, so never a command-line argument.
+MCP_KEY_VARIABLE = "EXECUTOR_MCP_API_KEY"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     build = image_commands.add_parser("build", help="build the catalogue's images locally")
     build.add_argument("--force", action="store_true")
     commands.add_parser("reap", help="remove every sandbox past its deadline")
+    commands.add_parser(
+        "mcp", help=f"serve the MCP tools over stdio, as the key in ${MCP_KEY_VARIABLE}"
+    )
     return parser
 
 
@@ -92,7 +99,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         print(f"removed {create_runner(settings).reap()} sandboxes")
         return 0
+    if args.command == "mcp":
+        check_store(settings)
+        return _mcp(settings)
     return 2
+
+
+def _mcp(settings: Settings) -> int:
+    """Stdio belongs to the protocol here: nothing but MCP may reach stdout."""
+    from executor_service.api.app import build_services
+    from executor_service.api.mcp.stdio import serve_stdio
+
+    api_key = os.environ.get(MCP_KEY_VARIABLE, "").strip()
+    if not api_key:
+        raise ConfigError(
+            f"set {MCP_KEY_VARIABLE} to an API key (`executor-service keys create --tenant ...`)"
+        )
+    serve_stdio(build_services(settings), api_key)
+    return 0
 
 
 def check_store(settings: Settings) -> None:

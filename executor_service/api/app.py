@@ -9,12 +9,15 @@ from dataclasses import replace
 import anyio.to_thread
 from celery import Celery
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from executor_service import __version__
 from executor_service.api import catalogue, executions, health, metrics, sessions
 from executor_service.api.auth_before_body import AuthBeforeBody
 from executor_service.api.error_responses import install_error_handlers
 from executor_service.api.key_cache import cached_keys
+from executor_service.api.mcp.http import PATH as MCP_PATH
+from executor_service.api.mcp.http import McpEndpoint
 from executor_service.api.services import Services
 from executor_service.jobs.dispatch import Dispatcher, create_sender
 from executor_service.jobs.metrics import RedisMetrics
@@ -25,16 +28,16 @@ from executor_service.jobs.store import Stores
 from executor_service.settings import Settings
 
 
-def create_app(
+def build_services(
     settings: Settings, *, stores: Stores | None = None, celery: Celery | None = None
-) -> FastAPI:
-    """The API. `stores` and `celery` may be injected (tests); by default both use Redis."""
+) -> Services:
+    """What the routes share; also what `executor-service mcp` (stdio) serves its tools with."""
     built, client = redis_stores(settings)
     given = stores if stores is not None else built
     # Every request authenticates: a found key is reused for auth_cache_s (0: looked up each time).
     shared = replace(given, keys=cached_keys(given.keys, settings.auth_cache_s))
     sender = celery if celery is not None else create_sender(settings)
-    services = Services(
+    return Services(
         settings=settings,
         stores=shared,
         planner=Planner.load(settings),
@@ -43,11 +46,21 @@ def create_app(
         metrics=RedisMetrics(client),
     )
 
+
+def create_app(
+    settings: Settings, *, stores: Stores | None = None, celery: Celery | None = None
+) -> FastAPI:
+    """The API. `stores` and `celery` may be injected (tests); by default both use Redis."""
+    services = build_services(settings, stores=stores, celery=celery)
+    shared = services.stores
+    mcp = McpEndpoint(services)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Routes are sync and SSE streams hold a thread while they wait: size the pool for both.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-        yield
+        async with mcp.running():
+            yield
 
     app = FastAPI(
         title="agent-sandbox execution service",
@@ -59,5 +72,7 @@ def create_app(
     install_error_handlers(app)
     for module in (executions, sessions, catalogue, health, metrics):
         app.include_router(module.router)
+    # An ASGI app as the endpoint: the SDK's transport answers every method itself.
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))
     app.add_middleware(AuthBeforeBody, keys=shared.keys, max_body_bytes=settings.max_request_bytes)
     return app
