@@ -47,7 +47,6 @@ from executor_service.jobs.store_rules import RETRY_AFTER_S
 from executor_service.jobs.tenant import ApiKey
 from executor_service.jobs.workspace_path import safe_workspace_path
 from executor_service.policy.model import Policy
-from executor_service.sandbox.spec import LimitsOverride
 
 T = TypeVar("T")
 
@@ -180,7 +179,7 @@ class SandboxTools:
                     "stdin": stdin,
                     "files": _input_files(files),
                     "policy": policy,
-                    "limits": None if timeout_s is None else LimitsOverride(wall_time_s=timeout_s),
+                    "limits": None if timeout_s is None else {"wall_time_s": timeout_s},
                 }
             )
             return run_to_end(self._services, key, body)
@@ -205,7 +204,7 @@ class SandboxTools:
                     "stdin": stdin,
                     "files": _input_files(files),
                     "session_id": session_id,
-                    "limits": None if timeout_s is None else LimitsOverride(wall_time_s=timeout_s),
+                    "limits": None if timeout_s is None else {"wall_time_s": timeout_s},
                 }
             )
             return run_to_end(self._services, key, body)
