@@ -14,6 +14,7 @@ from starlette.routing import Route
 from executor_service import __version__
 from executor_service.api import catalogue, executions, health, metrics, sessions
 from executor_service.api.auth_before_body import AuthBeforeBody
+from executor_service.api.compat import judge0, piston
 from executor_service.api.error_responses import install_error_handlers
 from executor_service.api.key_cache import cached_keys
 from executor_service.api.mcp.http import PATH as MCP_PATH
@@ -69,10 +70,16 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
-    install_error_handlers(app)
-    for module in (executions, sessions, catalogue, health, metrics):
+    foreign_errors = (piston.ERROR_SHAPE, judge0.ERROR_SHAPE)
+    install_error_handlers(app, foreign_errors)
+    for module in (executions, sessions, catalogue, health, metrics, piston, judge0):
         app.include_router(module.router)
     # An ASGI app as the endpoint: the SDK's transport answers every method itself.
     app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))
-    app.add_middleware(AuthBeforeBody, keys=shared.keys, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        AuthBeforeBody,
+        keys=shared.keys,
+        max_body_bytes=settings.max_request_bytes,
+        shapes=foreign_errors,
+    )
     return app

@@ -6,11 +6,15 @@ unknown caller is refused before a byte of it is read), by `_current_key` for th
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Mapping
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from executor_service.api.compat import JUDGE0_PREFIX, PISTON_PREFIX
 from executor_service.api.services import Services
 from executor_service.errors import Unauthorized
 from executor_service.jobs.store import KeyStore
@@ -22,10 +26,54 @@ KEY_STATE = "api_key"
 
 def authenticate(keys: KeyStore, authorization: str | None) -> ApiKey:
     """The key record for an `Authorization` header's value; Unauthorized for anything else."""
-    scheme, _, credentials = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized("send Authorization: Bearer <key>")
-    record = keys.get(credentials.strip())
+    return authenticate_request(keys, "/", {"authorization": authorization or ""})
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _basic_key(credentials: str) -> str | None:
+    try:
+        user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return password or user or None
+
+
+def presented_key(path: str, headers: Mapping[str, str]) -> str | None:
+    """The key a request carries, from where its client can put it.
+
+    `Authorization: Bearer <key>` everywhere. On a foreign protocol's routes also where its own
+    clients send one: Judge0's `X-Auth-Token`; and HTTP Basic on Piston's, because the pistonapi
+    client takes nothing but a base URL, and requests sends that URL's `user:key@` as Basic (the
+    key is the password, or the user name when there is no password).
+    """
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if _under(path, JUDGE0_PREFIX):
+        return headers.get("x-auth-token", "").strip() or None
+    if _under(path, PISTON_PREFIX) and scheme.lower() == "basic":
+        return _basic_key(credentials)
+    return None
+
+
+def _how_to_send(path: str) -> str:
+    if _under(path, JUDGE0_PREFIX):
+        return "send X-Auth-Token: <key> (or Authorization: Bearer <key>)"
+    if _under(path, PISTON_PREFIX):
+        return "send Authorization: Bearer <key>, or put key:<key>@ in the base URL"
+    return "send Authorization: Bearer <key>"
+
+
+def authenticate_request(keys: KeyStore, path: str, headers: Mapping[str, str]) -> ApiKey:
+    """The key record a request to `path` presents; Unauthorized for none or an unknown one."""
+    key = presented_key(path, headers)
+    if key is None:
+        raise Unauthorized(_how_to_send(path))
+    record = keys.get(key)
     if record is None:
         raise Unauthorized("unknown or revoked key")
     return record
@@ -47,7 +95,7 @@ def _current_key(
     checked = request.scope.get("state", {}).get(KEY_STATE)
     if isinstance(checked, ApiKey):
         return checked
-    return authenticate(services.stores.keys, request.headers.get("authorization"))
+    return authenticate_request(services.stores.keys, request.url.path, request.headers)
 
 
 CurrentKey = Annotated[ApiKey, Depends(_current_key)]

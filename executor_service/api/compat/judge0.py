@@ -1,0 +1,434 @@
+"""Judge0 CE 1.13.1 under /judge0: languages, statuses, and submissions (one or a batch).
+
+A thin mapping: a submission becomes an ExecutionCreate under the key's default policy and goes
+through /v1's admission path; its token is the execution's id in UUID form (plus the expected
+output's digest, see judge0_verdict), and a GET judges the stored record the way Judge0 does.
+Errors take Judge0's shapes: a refused submission is 422 {field: [messages]}; a bad query or
+batch is 400 {"error": ...}; 401 and 404 are {"error": ...}.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import shlex
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import ValidationError
+
+from executor_service.api.admission import admit, build_request, wait_until_final
+from executor_service.api.compat import JUDGE0_PREFIX
+from executor_service.api.compat.judge0_verdict import (
+    DESCRIPTIONS,
+    judge,
+    output_digest,
+    parse_token,
+    token_for,
+)
+from executor_service.api.compat.judge0_wire import (
+    DEFAULT_FIELDS,
+    FIELDS,
+    JUDGE0_VERSION,
+    LANGUAGE_IDS,
+    MAX_BATCH,
+    LanguageView,
+    StatusView,
+    SubmissionBatch,
+    SubmissionCreate,
+    config_info,
+    language_view,
+    submission_view,
+)
+from executor_service.api.deps import CurrentKey, ServicesDep
+from executor_service.api.error_responses import ErrorShape
+from executor_service.api.schemas import ExecutionCreate
+from executor_service.api.services import Services
+from executor_service.errors import InvalidRequest, NotFound, ServiceError
+from executor_service.jobs.execution import Execution
+from executor_service.jobs.tenant import ApiKey
+from executor_service.policy.model import Policy
+from executor_service.sandbox.spec import Limits, LimitsOverride
+
+# Our request's fields by Judge0's names, for errors the shared admission path raises.
+JUDGE0_FIELDS = {
+    "code": "source_code",
+    "language": "language_id",
+    "args": "command_line_arguments",
+    "limits.wall_time_s": "wall_time_limit",
+    "limits.cpu_time_s": "cpu_time_limit",
+    "limits.memory_mb": "memory_limit",
+    "limits.pids": "max_processes_and_or_threads",
+    "limits.output_bytes": "max_file_size",
+}
+# Errors about the request as a whole, which Judge0 answers 400 {"error": ...}.
+QUERY_FIELDS = frozenset({"fields", "tokens", "submissions", "base64_encoded", "wait"})
+MEMORY_FLOOR_KB = 16 * 1024  # our least memory limit, 16 MB
+PIDS_FLOOR = 8
+
+
+def _render_error(status: int, _code: str, message: str, field: str | None) -> tuple[int, Any]:
+    if status == 422 and field not in QUERY_FIELDS:
+        return 422, {JUDGE0_FIELDS.get(field, field) if field else "base": [message]}
+    return (400 if status == 422 else status), {"error": message}
+
+
+ERROR_SHAPE = ErrorShape(prefix=JUDGE0_PREFIX, render=_render_error)
+
+_auth_token = APIKeyHeader(
+    name="X-Auth-Token", auto_error=False, description="An API key, as Judge0 clients send it"
+)
+router = APIRouter(
+    prefix=JUDGE0_PREFIX,
+    tags=["judge0"],
+    dependencies=[Security(_auth_token)],  # shown on the OpenAPI page; deps reads the header
+    responses={
+        401: {"description": '{"error": "..."}: no key, or an unknown one'},
+        404: {"description": '{"error": "..."}: unknown token or language, or another tenant\'s'},
+        422: {"description": "{field: [messages]}: a submission that cannot run as asked"},
+    },
+)
+
+Base64Param = Annotated[bool, Query(description="text fields in and out are Base64")]
+FieldsParam = Annotated[str | None, Query(description="comma-separated fields, or *")]
+
+
+def _policy(services: Services, key: ApiKey) -> Policy:
+    return services.planner.policy_for(key, None)
+
+
+def _languages(services: Services, policy: Policy) -> dict[int, str]:
+    """Judge0 id -> our language, for the policy's languages that Judge0 CE has an id for."""
+    return {LANGUAGE_IDS[name]: name for name in policy.languages if name in LANGUAGE_IDS}
+
+
+@router.get("/languages")
+def list_languages(key: CurrentKey, services: ServicesDep) -> list[dict[str, Any]]:
+    """The key's default policy's languages, by Judge0 CE's ids (Python 3 = 71, Bash = 46)."""
+    policy = _policy(services, key)
+    views = [
+        language_view(name, services.planner.runtime(policy, name)[1])
+        for name in _languages(services, policy).values()
+    ]
+    return [{"id": view.id, "name": view.name} for view in sorted(views, key=lambda v: v.name)]
+
+
+@router.get("/languages/all")
+def list_all_languages(key: CurrentKey, services: ServicesDep) -> list[dict[str, Any]]:
+    return [{**language, "is_archived": False} for language in list_languages(key, services)]
+
+
+@router.get("/languages/{language_id}")
+def get_language(language_id: int, key: CurrentKey, services: ServicesDep) -> LanguageView:
+    policy = _policy(services, key)
+    name = _languages(services, policy).get(language_id)
+    if name is None:
+        raise NotFound(f"language with id {language_id} doesn't exist")
+    return language_view(name, services.planner.runtime(policy, name)[1])
+
+
+@router.get("/statuses")
+def list_statuses(_key: CurrentKey) -> list[StatusView]:
+    return [StatusView(id=int(status), description=text) for status, text in DESCRIPTIONS.items()]
+
+
+@router.get("/about")
+def about(_key: CurrentKey) -> dict[str, str]:
+    """The Judge0 version whose API this is (the judge0 SDK picks its language ids by it)."""
+    return {
+        "version": JUDGE0_VERSION,
+        "homepage": "https://judge0.com",
+        "source_code": "https://github.com/judge0/judge0",
+        "maintainer": "agent-sandbox (a Judge0 CE compatible API)",
+    }
+
+
+@router.get("/config_info")
+def get_config_info(key: CurrentKey, services: ServicesDep) -> dict[str, Any]:
+    """The key's default policy as Judge0's configuration: its limits are default and maximum."""
+    return config_info(_policy(services, key), services.settings)
+
+
+def requested_fields(fields: str | None) -> tuple[str, ...]:
+    names = [name.strip() for name in (fields or "").split(",") if name.strip()]
+    invalid = [name for name in names if name != "*" and name not in FIELDS]
+    if invalid:
+        raise InvalidRequest(f"invalid fields: [{', '.join(invalid)}]", field="fields")
+    if "*" in names:
+        return FIELDS
+    return tuple(dict.fromkeys(names)) or DEFAULT_FIELDS
+
+
+@router.post("/submissions", status_code=201)
+def create_submission(
+    body: SubmissionCreate,
+    key: CurrentKey,
+    services: ServicesDep,
+    base64_encoded: Base64Param = False,
+    wait: Annotated[bool, Query(description="answer when the run has ended")] = False,
+    fields: FieldsParam = None,
+) -> JSONResponse:
+    """Queue a submission: 201 {token}; with wait=true, 201 with the submission once it ended."""
+    shown = requested_fields(fields)
+    errors, request = to_execution(body, base64_encoded, services, key)
+    if request is None:
+        return JSONResponse(errors, status_code=422)
+    execution = admit(services, key, build_request(services, key, request.create))
+    if not wait:
+        return JSONResponse({"token": token_for(execution.id, request.expected_output)}, 201)
+    execution = wait_until_final(services, execution.id, services.settings.max_wait_s)
+    digest = None if request.expected_output is None else output_digest(request.expected_output)
+    return JSONResponse(_view(services, execution, digest, shown, base64_encoded), 201)
+
+
+@router.post("/submissions/batch", status_code=201)
+def create_batch(
+    body: SubmissionBatch,
+    key: CurrentKey,
+    services: ServicesDep,
+    base64_encoded: Base64Param = False,
+) -> JSONResponse:
+    """Queue each submission on its own: [{token} or {field: [messages]}], in order."""
+    _check_batch_size(len(body.submissions), "submissions")
+    answers: list[dict[str, Any]] = []
+    for item in body.submissions:
+        try:
+            submission = SubmissionCreate.model_validate(item)
+        except ValidationError as exc:
+            answers.append(_validation_errors(exc))
+            continue
+        errors, request = to_execution(submission, base64_encoded, services, key)
+        if request is None:
+            answers.append(errors)
+            continue
+        try:
+            execution = admit(services, key, build_request(services, key, request.create))
+        except ServiceError as exc:
+            if exc.status_code >= 500:
+                raise
+            answers.append(_render_error(422, exc.code, exc.message, exc.field)[1])
+            continue
+        answers.append({"token": token_for(execution.id, request.expected_output)})
+    accepted = any("token" in answer for answer in answers)
+    return JSONResponse(answers, status_code=201 if accepted else 422)
+
+
+@router.get("/submissions/batch")
+def get_batch(
+    key: CurrentKey,
+    services: ServicesDep,
+    tokens: Annotated[str, Query(description="comma-separated tokens")] = "",
+    base64_encoded: Base64Param = False,
+    fields: FieldsParam = None,
+) -> JSONResponse:
+    """{"submissions": [...]} in the tokens' order; null for a token not found (or not yours)."""
+    shown = requested_fields(fields)
+    wanted = [token for token in tokens.strip().split(",") if token]
+    _check_batch_size(len(wanted), "tokens")
+    found: list[dict[str, Any] | None] = []
+    for token in wanted:
+        try:
+            execution_id, digest = parse_token(token)
+            execution = services.stores.executions.get(execution_id, key.tenant)
+        except NotFound:
+            found.append(None)
+            continue
+        found.append(_view(services, execution, digest, shown, base64_encoded))
+    return JSONResponse({"submissions": found})
+
+
+@router.get("/submissions/{token}")
+def get_submission(
+    token: str,
+    key: CurrentKey,
+    services: ServicesDep,
+    base64_encoded: Base64Param = False,
+    fields: FieldsParam = None,
+) -> JSONResponse:
+    """One submission, judged now from the stored record; another tenant's token is 404."""
+    shown = requested_fields(fields)
+    execution_id, digest = parse_token(token)
+    execution = services.stores.executions.get(execution_id, key.tenant)
+    return JSONResponse(_view(services, execution, digest, shown, base64_encoded))
+
+
+def _check_batch_size(count: int, field: str) -> None:
+    if count > MAX_BATCH:
+        raise InvalidRequest(
+            f"number of submissions in a batch should be less than or equal to {MAX_BATCH}",
+            field=field,
+        )
+    if count == 0:
+        raise InvalidRequest("there should be at least one submission in a batch", field=field)
+
+
+def _validation_errors(exc: ValidationError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = defaultdict(list)
+    for error in exc.errors():
+        errors[".".join(str(part) for part in error["loc"]) or "base"].append(error["msg"])
+    return dict(errors)
+
+
+def _view(
+    services: Services,
+    execution: Execution,
+    digest: str | None,
+    fields: tuple[str, ...],
+    base64_encoded: bool,
+) -> dict[str, Any]:
+    policy = services.planner.policies.get(execution.request.policy)
+    limits = (
+        services.planner.effective_limits(policy, execution.request.limits)
+        if policy is not None
+        else Limits()
+    )
+    return submission_view(
+        execution,
+        judge(execution, digest),
+        limits,
+        network=policy is not None and policy.network.mode != "none",
+        expected_digest=digest,
+        fields=fields,
+        base64_encoded=base64_encoded,
+    )
+
+
+@dataclass(frozen=True)
+class JudgedRequest:
+    """An accepted submission as our request, and the expected output it is judged against."""
+
+    create: ExecutionCreate
+    expected_output: str | None
+
+
+def to_execution(
+    body: SubmissionCreate, base64_encoded: bool, services: Services, key: ApiKey
+) -> tuple[dict[str, list[str]], JudgedRequest | None]:
+    """Judge0's checks, in its words, then our request; ({field: [messages]}, None) if refused.
+
+    Every limit may only tighten the key's default policy; options we cannot honour (compile
+    step, callbacks, extra files, network, merged output) are refused, never silently dropped.
+    """
+    errors: dict[str, list[str]] = defaultdict(list)
+    policy = _policy(services, key)
+    texts: dict[str, str | None] = {}
+    for name in ("source_code", "stdin", "expected_output"):
+        value = getattr(body, name)
+        texts[name] = _decoded(value, name, errors) if base64_encoded else value
+    if not texts["source_code"]:
+        errors["source_code"].append("can't be blank")
+    language = None
+    if body.language_id is None:
+        errors["language_id"].append("can't be blank")
+    else:
+        language = _languages(services, policy).get(body.language_id)
+        if language is None:
+            errors["language_id"].append(f"language with id {body.language_id} doesn't exist")
+    _refuse_options(body, errors)
+    limits = _limits(body, policy.limits, errors)
+    args: list[str] = []
+    if body.command_line_arguments:
+        if len(body.command_line_arguments) > 512:
+            errors["command_line_arguments"].append("is too long (maximum is 512 characters)")
+        try:
+            args = shlex.split(body.command_line_arguments)
+        except ValueError as exc:
+            errors["command_line_arguments"].append(f"cannot be split into words: {exc}")
+    if errors or language is None:
+        return dict(errors), None
+    create = ExecutionCreate(
+        language=language,
+        code=texts["source_code"],
+        stdin=texts["stdin"] or "",
+        args=args,
+        limits=limits,
+    )
+    return {}, JudgedRequest(create, texts["expected_output"])
+
+
+def _decoded(value: str | None, name: str, errors: dict[str, list[str]]) -> str | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        errors[name].append("is not Base64 of UTF-8 text")
+        return None
+
+
+def _refuse_options(body: SubmissionCreate, errors: dict[str, list[str]]) -> None:
+    if body.compiler_options:
+        errors["compiler_options"].append(
+            "setting compiler options is only allowed for compiled languages"
+        )
+    if body.callback_url:
+        errors["callback_url"].append("setting callback is not allowed")
+    if body.additional_files:
+        errors["additional_files"].append("setting additional files is not allowed")
+    if body.enable_network:
+        errors["enable_network"].append("enabling network is not allowed")
+    for name in (
+        "enable_per_process_and_thread_time_limit",
+        "enable_per_process_and_thread_memory_limit",
+    ):
+        if getattr(body, name):
+            errors[name].append("this option cannot be enabled")
+    if body.redirect_stderr_to_stdout:
+        errors["redirect_stderr_to_stdout"].append(
+            "this option cannot be enabled: stdout and stderr are kept apart"
+        )
+    if body.number_of_runs is not None and body.number_of_runs != 1:
+        errors["number_of_runs"].append("must be equal to 1: each submission runs once")
+    for name in ("cpu_extra_time", "stack_limit"):  # accepted; the sandbox has no such knob
+        value = getattr(body, name)
+        if value is not None and value < 0:
+            errors[name].append("must be greater than or equal to 0")
+
+
+def _limits(
+    body: SubmissionCreate, ceiling: Limits, errors: dict[str, list[str]]
+) -> LimitsOverride | None:
+    """Judge0's limits in our units, each checked against the policy in Judge0's units."""
+    wanted: dict[str, float | int] = {}
+    checks: list[tuple[str, float | None, float, float, bool]] = [
+        # name, value, floor, ceiling, floor is exclusive
+        ("cpu_time_limit", body.cpu_time_limit, 0, ceiling.cpu_time_s, True),
+        ("wall_time_limit", body.wall_time_limit, 0, ceiling.wall_time_s, True),
+        ("memory_limit", body.memory_limit, MEMORY_FLOOR_KB, ceiling.memory_mb * 1024, False),
+        (
+            "max_processes_and_or_threads",
+            body.max_processes_and_or_threads,
+            PIDS_FLOOR,
+            ceiling.pids,
+            False,
+        ),
+        ("max_file_size", body.max_file_size, 1, ceiling.output_bytes // 1024, False),
+    ]
+    for name, value, floor, top, exclusive in checks:
+        if value is None:
+            continue
+        if exclusive and value <= floor:
+            errors[name].append(f"must be greater than {floor:g}")
+        elif not exclusive and value < floor:
+            errors[name].append(f"must be greater than or equal to {floor:g}")
+        elif value > top:
+            errors[name].append(f"must be less than or equal to {top:g}")
+    if body.cpu_time_limit is not None:
+        # The CPU-time rlimit counts whole seconds; a fraction rounds up to the next one.
+        wanted["cpu_time_s"] = math.ceil(body.cpu_time_limit)
+    if body.wall_time_limit is not None:
+        wanted["wall_time_s"] = body.wall_time_limit
+    if body.memory_limit is not None:
+        wanted["memory_mb"] = int(body.memory_limit // 1024)
+    if body.max_processes_and_or_threads is not None:
+        wanted["pids"] = body.max_processes_and_or_threads
+    if body.max_file_size is not None:
+        wanted["output_bytes"] = body.max_file_size * 1024
+    if errors or not wanted:
+        return None
+    return LimitsOverride.model_validate(wanted)
