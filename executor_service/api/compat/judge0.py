@@ -53,7 +53,7 @@ from executor_service.errors import InvalidRequest, NotFound, ServiceError
 from executor_service.jobs.execution import Execution
 from executor_service.jobs.tenant import ApiKey
 from executor_service.policy.model import Policy
-from executor_service.sandbox.spec import Limits, LimitsOverride
+from executor_service.sandbox.spec import Limits
 
 # Our request's fields by Judge0's names, for errors the shared admission path raises.
 JUDGE0_FIELDS = {
@@ -341,12 +341,15 @@ def to_execution(
             errors["command_line_arguments"].append(f"cannot be split into words: {exc}")
     if errors or language is None:
         return dict(errors), None
-    create = ExecutionCreate(
-        language=language,
-        code=texts["source_code"],
-        stdin=texts["stdin"] or "",
-        args=args,
-        limits=limits,
+    # Built from plain values, as a client's body is: the wire model owns its own field types.
+    create = ExecutionCreate.model_validate(
+        {
+            "language": language,
+            "code": texts["source_code"],
+            "stdin": texts["stdin"] or "",
+            "args": args,
+            "limits": limits,
+        }
     )
     return {}, JudgedRequest(create, texts["expected_output"])
 
@@ -392,7 +395,7 @@ def _refuse_options(body: SubmissionCreate, errors: dict[str, list[str]]) -> Non
 
 def _limits(
     body: SubmissionCreate, ceiling: Limits, errors: dict[str, list[str]]
-) -> LimitsOverride | None:
+) -> dict[str, float | int] | None:
     """Judge0's limits in our units, each checked against the policy in Judge0's units."""
     wanted: dict[str, float | int] = {}
     checks: list[tuple[str, float | None, float, float, bool]] = [
@@ -429,6 +432,4 @@ def _limits(
         wanted["pids"] = body.max_processes_and_or_threads
     if body.max_file_size is not None:
         wanted["output_bytes"] = body.max_file_size * 1024
-    if errors or not wanted:
-        return None
-    return LimitsOverride.model_validate(wanted)
+    return wanted or None

@@ -25,11 +25,11 @@ from executor_service.api.deps import CurrentKey, ServicesDep
 from executor_service.api.error_responses import ErrorShape
 from executor_service.api.schemas import ExecutionCreate
 from executor_service.errors import InvalidRequest, Overloaded
-from executor_service.jobs.execution import Execution, ExecutionState, InputFile
+from executor_service.jobs.execution import Execution, ExecutionState
 from executor_service.jobs.plan import Planner
 from executor_service.jobs.store_rules import RETRY_AFTER_S
 from executor_service.policy.model import Policy
-from executor_service.sandbox.spec import LimitsOverride, RunStatus
+from executor_service.sandbox.spec import RunStatus
 
 # Piston's own names for our languages, beside the language itself.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -258,19 +258,22 @@ def to_execution(body: PistonExecute, language: str, policy: Policy) -> Executio
             "files[0] is the program and must be UTF-8 text", field="files.0.content"
         ) from exc
     files = [
-        InputFile(
-            path=item.name or f"file{index}.code",
-            content=base64.b64encode(_file_bytes(item, index)),
-        )
+        {
+            "path": item.name or f"file{index}.code",
+            "content": base64.b64encode(_file_bytes(item, index)).decode(),
+        }
         for index, item in enumerate(others, start=1)
     ]
-    return ExecutionCreate(
-        language=language,
-        code=code,
-        files=files,
-        stdin=body.stdin,
-        args=body.args,
-        limits=_limits(body, policy),
+    # Built from plain values, as a client's body is: the wire model owns its own field types.
+    return ExecutionCreate.model_validate(
+        {
+            "language": language,
+            "code": code,
+            "files": files,
+            "stdin": body.stdin,
+            "args": body.args,
+            "limits": _limits(body, policy),
+        }
     )
 
 
@@ -287,7 +290,7 @@ def _file_bytes(item: PistonFile, index: int) -> bytes:
     return item.content.encode()
 
 
-def _limits(body: PistonExecute, policy: Policy) -> LimitsOverride | None:
+def _limits(body: PistonExecute, policy: Policy) -> dict[str, float | int] | None:
     """Piston's run limits as ours; each may only tighten the policy's (over it: Piston's error)."""
     ceiling = policy.limits
     wanted: dict[str, float | int] = {}
@@ -301,7 +304,7 @@ def _limits(body: PistonExecute, policy: Policy) -> LimitsOverride | None:
     if body.run_memory_limit is not None and body.run_memory_limit > 0:
         _at_most("run_memory_limit", body.run_memory_limit, ceiling.memory_mb * MIB)
         wanted["memory_mb"] = body.run_memory_limit // MIB
-    return LimitsOverride.model_validate(wanted) if wanted else None
+    return wanted or None
 
 
 def _at_most(name: str, value: float, limit: float) -> None:
