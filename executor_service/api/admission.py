@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from executor_service.api.schemas import ExecutionCreate
 from executor_service.api.services import Services
+from executor_service.api.wire.execution_requests import ExecutionCreate, execution_request
 from executor_service.errors import InvalidRequest, ServiceError, SessionEnded
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionRequest
 from executor_service.jobs.ids import new_id, utcnow
@@ -45,18 +45,7 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Che
             )
         policy_name = session.policy
     policy = services.planner.policy_for(key, policy_name)
-    request = ExecutionRequest(
-        language=body.language,
-        code=body.code,
-        files=tuple(body.files),
-        stdin=body.stdin,
-        args=tuple(body.args),
-        policy=policy.name,
-        limits=body.limits,
-        network=body.network,
-        session_id=body.session_id,
-        collect=tuple(body.collect),
-    )
+    request = execution_request(body, policy.name)
     plan = services.planner.plan(request, labels={})
     lease = plan.config.limits.wall_time_s + services.settings.lease_margin_s
     return Checked(request=request, lease_s=lease)

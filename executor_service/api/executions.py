@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import time
 import uuid
@@ -18,10 +17,17 @@ from redis import RedisError
 from executor_service.api.admission import admit, build_request, wait_until_final, with_field_prefix
 from executor_service.api.deps import CurrentKey, ServicesDep
 from executor_service.api.error_responses import ERROR_RESPONSES
-from executor_service.api.schemas import ErrorBody, ExecutionBatch, ExecutionCreate, ExecutionList
 from executor_service.api.services import Services
+from executor_service.api.wire.errors import ErrorBody
+from executor_service.api.wire.events import event_payload, state_event
+from executor_service.api.wire.execution_requests import ExecutionBatch, ExecutionCreate
+from executor_service.api.wire.executions import (
+    ExecutionList,
+    ExecutionView,
+    execution_list,
+    execution_view,
+)
 from executor_service.errors import NotFound, QuotaExceeded, ServiceError
-from executor_service.jobs.execution import ExecutionView
 from executor_service.jobs.store_rules import RETRY_AFTER_S
 
 EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")  # a Redis stream entry id
@@ -54,7 +60,7 @@ def submit(body: ExecutionCreate, key: CurrentKey, services: ServicesDep) -> Res
         execution = wait_until_final(services, execution.id, timeout)
         if execution.state.final:
             status_code = 200
-    return _json(execution.view(), status_code)
+    return _json(execution_view(execution), status_code)
 
 
 @router.post("/batch", status_code=202, response_model=ExecutionList, responses=SUBMIT_RESPONSES)
@@ -80,7 +86,7 @@ def submit_batch(body: ExecutionBatch, key: CurrentKey, services: ServicesDep) -
         for execution in accepted:
             executions.cancel(execution.id, key.tenant)
         raise
-    return _json(ExecutionList(executions=[execution.view() for execution in accepted]), 202)
+    return _json(execution_list(accepted), 202)
 
 
 @router.get("")
@@ -93,12 +99,12 @@ def list_executions(
     found = services.stores.executions.newest(
         key.tenant, min(limit, services.settings.max_list_limit)
     )
-    return ExecutionList(executions=[execution.view() for execution in found])
+    return execution_list(found)
 
 
 @router.get("/{execution_id}")
 def get_execution(execution_id: str, key: CurrentKey, services: ServicesDep) -> ExecutionView:
-    return services.stores.executions.get(execution_id, key.tenant).view()
+    return execution_view(services.stores.executions.get(execution_id, key.tenant))
 
 
 @router.post("/{execution_id}/cancel")
@@ -107,7 +113,7 @@ def cancel_execution(execution_id: str, key: CurrentKey, services: ServicesDep) 
     execution, changed = services.stores.executions.cancel(execution_id, key.tenant)
     if changed:
         services.metrics.count_outcome("cancelled")
-    return execution.view()
+    return execution_view(execution)
 
 
 @router.get(
@@ -170,10 +176,10 @@ def _event_stream(
                 current = store.get(execution_id)
                 if not sent_any or current.state.final:
                     # The stream expired or was trimmed: say where things stand from the record.
-                    yield _sse("state", json.dumps({"state": current.state.value}))
+                    yield _sse("state", state_event(current.state).model_dump_json())
                     sent_any = True
                 if current.state.final:
-                    yield _sse("result", current.view().model_dump_json())
+                    yield _sse("result", execution_view(current).model_dump_json())
                     return
                 yield ": keep-alive\n\n"
                 continue
@@ -182,9 +188,9 @@ def _event_stream(
                 sent_any = True
                 if event.kind == "result":
                     final = store.get(execution_id)
-                    yield _sse("result", final.view().model_dump_json(), event.id)
+                    yield _sse("result", execution_view(final).model_dump_json(), event.id)
                     return
-                yield _sse(event.kind, event.data_json(), event.id)
+                yield _sse(event.kind, event_payload(event).model_dump_json(), event.id)
     except (NotFound, RedisError):
         # Gone, or the store is away: end the stream; the client resumes with Last-Event-ID.
         return

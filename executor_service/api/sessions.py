@@ -8,8 +8,17 @@ from fastapi import APIRouter, Body, Response
 
 from executor_service.api.deps import CurrentKey, ServicesDep
 from executor_service.api.error_responses import ERROR_RESPONSES
-from executor_service.api.schemas import FileList, SessionCreate, SessionList, WorkspaceFileView
 from executor_service.api.services import Services
+from executor_service.api.wire.sessions import (
+    FileList,
+    SessionCreate,
+    SessionList,
+    SessionView,
+    WorkspaceFileView,
+    file_list,
+    session_list,
+    session_view,
+)
 from executor_service.errors import (
     LimitAboveCeiling,
     PayloadTooLarge,
@@ -18,7 +27,7 @@ from executor_service.errors import (
     SessionEnded,
 )
 from executor_service.jobs.ids import new_id, utcnow
-from executor_service.jobs.session import Session, SessionState, SessionView
+from executor_service.jobs.session import Session, SessionState
 from executor_service.jobs.session_commands import (
     EndSession,
     ListFiles,
@@ -72,17 +81,17 @@ def create_session(body: SessionCreate, key: CurrentKey, services: ServicesDep) 
             session.id, lambda current: current.model_copy(update={"state": SessionState.DELETED})
         )
         raise
-    return services.stores.sessions.get(session.id).view()
+    return session_view(services.stores.sessions.get(session.id))
 
 
 @router.get("")
 def list_sessions(key: CurrentKey, services: ServicesDep) -> SessionList:
-    return SessionList(sessions=[s.view() for s in services.stores.sessions.of_tenant(key.tenant)])
+    return session_list(services.stores.sessions.of_tenant(key.tenant))
 
 
 @router.get("/{session_id}")
 def get_session(session_id: str, key: CurrentKey, services: ServicesDep) -> SessionView:
-    return services.stores.sessions.get(session_id, key.tenant).view()
+    return session_view(services.stores.sessions.get(session_id, key.tenant))
 
 
 @router.delete("/{session_id}", status_code=204)
@@ -121,10 +130,7 @@ def list_files(session_id: str, key: CurrentKey, services: ServicesDep) -> FileL
     )
     if not isinstance(reply, Listing):
         raise SandboxError(f"the worker answered a listing with {reply.kind!r}")
-    return FileList(
-        files=[WorkspaceFileView(path=f.path, size_bytes=f.size_bytes) for f in reply.files],
-        truncated=reply.truncated,
-    )
+    return file_list(reply)
 
 
 @router.get(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -11,11 +10,9 @@ EventKind = Literal["state", "output", "egress", "result"]
 
 @dataclass(frozen=True)
 class Event:
-    """One entry of an execution's stream. `result` carries no data: readers load the record."""
+    """One entry of an execution's stream, as stored. `result` carries no data: readers load the
+    record. The API maps each onto its event payload; the stored form is not the wire form."""
 
     id: str  # the stream entry id, so a reader can resume after it
     kind: EventKind
     data: dict[str, Any]
-
-    def data_json(self) -> str:
-        return json.dumps(self.data, separators=(",", ":"))

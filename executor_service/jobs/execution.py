@@ -49,8 +49,8 @@ class _Model(BaseModel):
 class InputFile(_Model):
     """A file the caller places in the workspace before the code runs."""
 
-    path: Annotated[str, Field(min_length=1, max_length=1024, examples=["data/in.csv"])]
-    content: Annotated[Base64Bytes, Field(examples=["YSxiCjEsMgo="])]
+    path: Annotated[str, Field(min_length=1, max_length=1024)]
+    content: Base64Bytes  # base64 in the stored JSON
 
 
 class ExecutionRequest(_Model):
@@ -75,21 +75,6 @@ class ExecutionError(_Model):
     message: str
 
 
-class ExecutionView(_Model):
-    """The wire form of an execution; the tenant, the request and the claim stay server-side."""
-
-    id: Annotated[str, Field(examples=["ex_5f0c6a1d2b3e4f5a6b7c8d9e0f1a2b3c"])]
-    state: ExecutionState
-    language: Annotated[str, Field(examples=["python"])]
-    policy: Annotated[str, Field(examples=["default"])]
-    session_id: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    result: RunResult | None = None
-    error: ExecutionError | None = None
-
-
 class Execution(_Model):
     """The stored record; `claims` counts successful claims and must never exceed one."""
 
@@ -109,20 +94,6 @@ class Execution(_Model):
     # whatever its worker's heartbeats say, so no record stays running for ever.
     lease_s: float = 3600.0
     lease_expires_at: datetime | None = None
-
-    def view(self) -> ExecutionView:
-        return ExecutionView(
-            id=self.id,
-            state=self.state,
-            language=self.request.language,
-            policy=self.request.policy,
-            session_id=self.request.session_id,
-            created_at=self.created_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            result=self.result,
-            error=self.error,
-        )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Pure data that describes a sandbox and a run in it, and what a run produced.
 
-These types cross every layer (policy, worker, API, Redis), so they hold no behaviour that needs
-Docker and serialise to plain JSON.
+These types cross the layers below the API (policy, worker, the store in Redis), so they hold no
+behaviour that needs Docker and serialise to plain JSON. Callers never see them as they are: the
+API maps a run's result onto its own wire model.
 """
 
 from __future__ import annotations
