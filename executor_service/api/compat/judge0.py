@@ -416,11 +416,11 @@ def _limits(
         if value is None:
             continue
         if exclusive and value <= floor:
-            errors[name].append(f"must be greater than {floor:g}")
+            errors[name].append(f"must be greater than {floor:.15g}")
         elif not exclusive and value < floor:
-            errors[name].append(f"must be greater than or equal to {floor:g}")
+            errors[name].append(f"must be greater than or equal to {floor:.15g}")
         elif value > top:
-            errors[name].append(f"must be less than or equal to {top:g}")
+            errors[name].append(f"must be less than or equal to {top:.15g}")
     if body.cpu_time_limit is not None:
         # The CPU-time rlimit counts whole seconds; a fraction rounds up to the next one.
         wanted["cpu_time_s"] = math.ceil(body.cpu_time_limit)

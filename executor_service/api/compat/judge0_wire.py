@@ -210,7 +210,7 @@ def _time(value: datetime | None) -> str | None:
 
 def _decimal(value: float | None) -> str | None:
     # Judge0's decimal columns reach JSON as strings ("0.001").
-    return None if value is None else f"{value:g}"
+    return None if value is None else f"{value:.15g}"
 
 
 def submission_view(

@@ -219,7 +219,7 @@ def execute(body: PistonBody, key: CurrentKey, services: ServicesDep) -> PistonR
     if not execution.state.final:
         services.stores.executions.cancel(execution.id, key.tenant)
         raise Overloaded(
-            f"the run did not end within {services.settings.max_wait_s:g} s of waiting and "
+            f"the run did not end within {services.settings.max_wait_s:.15g} s of waiting and "
             "was cancelled; retry, or ask for a shorter run_timeout",
             retry_after_s=RETRY_AFTER_S,
         )
@@ -309,7 +309,9 @@ def _limits(body: PistonExecute, policy: Policy) -> dict[str, float | int] | Non
 
 def _at_most(name: str, value: float, limit: float) -> None:
     if value > limit:
-        raise InvalidRequest(f"{name} cannot exceed the configured limit of {limit:g}", field=name)
+        raise InvalidRequest(
+            f"{name} cannot exceed the configured limit of {limit:.15g}", field=name
+        )
 
 
 def to_stage(execution: Execution) -> PistonStage:
