@@ -26,7 +26,9 @@ MAX_BATCH = 20
 LANGUAGE_IDS = {"bash": 46, "python": 71}
 LANGUAGE_LABELS = {"bash": "Bash", "python": "Python"}
 
-# Judge0's SubmissionSerializer attributes, and the ones a GET answers with by default.
+# Judge0 1.13.1's SubmissionSerializer attributes (its columns, status and language; the judge0
+# SDK sets each on its Submission, so a later version's extra columns would break it), and the
+# ones a GET answers with by default.
 FIELDS = (
     "source_code",
     "language_id",
@@ -61,11 +63,6 @@ FIELDS = (
     "callback_url",
     "additional_files",
     "enable_network",
-    "started_at",
-    "queued_at",
-    "updated_at",
-    "queue_host",
-    "execution_host",
     "status",
     "language",
 )
@@ -266,11 +263,6 @@ def submission_view(
         "callback_url": None,
         "additional_files": None,
         "enable_network": network,
-        "started_at": _time(execution.started_at),
-        "queued_at": _time(execution.created_at),
-        "updated_at": _time(finished or execution.started_at or execution.created_at),
-        "queue_host": None,
-        "execution_host": None,
         "status": {"id": int(verdict.status), "description": verdict.status.description},
         "language": (
             None
