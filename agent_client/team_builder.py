@@ -23,7 +23,7 @@ from agent_client.errors import SpecError
 from agent_client.executors.remote import RemoteExecutor
 from agent_client.models.openai_client import OpenAIModelClient
 from agent_client.service.client import ExecutionClient
-from agent_client.service.models import Limits
+from agent_client.service.models import LimitsOverride
 from agent_client.spec import (
     AssistantSpec,
     CodeExecutorSpec,
@@ -68,7 +68,7 @@ async def open_team(
             executor = RemoteExecutor(
                 client,
                 policy=spec.executor.policy,
-                limits=Limits(
+                limits=LimitsOverride(
                     wall_time_s=spec.executor.wall_time_s, memory_mb=spec.executor.memory_mb
                 ),
             )

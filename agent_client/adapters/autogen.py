@@ -28,7 +28,7 @@ from agent_client.errors import AgentClientError
 from agent_client.executors.remote import RemoteExecutor
 from agent_client.messages import CodeBlock
 from agent_client.service.client import ExecutionClient
-from agent_client.service.models import Limits
+from agent_client.service.models import LimitsOverride
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class SandboxCodeExecutor(AutogenCodeExecutor):
         client: ExecutionClient,
         *,
         policy: str | None = None,
-        limits: Limits | None = None,
+        limits: LimitsOverride | None = None,
         result_wait_s: float = 300.0,
         languages: Mapping[str, str] | None = None,
     ) -> None:

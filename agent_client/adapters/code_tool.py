@@ -36,7 +36,7 @@ from agent_client.errors import (
 )
 from agent_client.executors.remote import SESSION_RENEWED_NOTICE
 from agent_client.service.client import ExecutionClient
-from agent_client.service.models import Execution, Limits
+from agent_client.service.models import Execution, LimitsOverride
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class SandboxCodeRunner:
         *,
         language: str = "python",
         policy: str | None = None,
-        limits: Limits | None = None,
+        limits: LimitsOverride | None = None,
         session: bool = False,
         idle_timeout_s: float | None = None,
         result_wait_s: float = 300.0,

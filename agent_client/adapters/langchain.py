@@ -42,7 +42,7 @@ from agent_client.adapters.code_tool import (
     RunCodeArgs,
     SandboxCodeRunner,
 )
-from agent_client.service.models import Limits
+from agent_client.service.models import LimitsOverride
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class SandboxCodeTool(BaseTool):
     api_key: SecretStr = Field(exclude=True)
     language: str = "python"
     policy: str | None = None
-    limits: Limits | None = None
+    limits: LimitsOverride | None = None
     session: bool = False
     idle_timeout_s: float | None = None
     result_wait_s: float = 300.0

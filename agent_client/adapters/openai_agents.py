@@ -41,7 +41,7 @@ from agent_client.adapters.code_tool import (
     SandboxCodeRunner,
     invalid_arguments_message,
 )
-from agent_client.service.models import Limits
+from agent_client.service.models import LimitsOverride
 
 
 class SandboxFunctionTool(FunctionTool):
@@ -71,7 +71,7 @@ class SandboxFunctionTool(FunctionTool):
         *,
         language: str = "python",
         policy: str | None = None,
-        limits: Limits | None = None,
+        limits: LimitsOverride | None = None,
         session: bool = False,
         idle_timeout_s: float | None = None,
         result_wait_s: float = 300.0,

@@ -24,7 +24,7 @@ from agent_client.errors import (
 from agent_client.executors.base import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CodeResult
 from agent_client.messages import CodeBlock
 from agent_client.service.client import ExecutionClient
-from agent_client.service.models import Execution, Limits, OutputFile
+from agent_client.service.models import Execution, LimitsOverride, OutputFile
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class RemoteExecutor:
     Args:
         client: an open ExecutionClient (the caller owns it and closes it).
         policy: the service policy to run under; None uses the tenant's default.
-        limits: tighter limits for every execution (wall time, memory).
+        limits: tighter limits for every execution (wall time, memory, ...).
         collect: workspace globs whose files come back in ``CodeResult.files``.
         languages: block language -> service language.
         result_wait_s: how long to wait for one execution before cancelling it (a safety net
@@ -73,7 +73,7 @@ class RemoteExecutor:
         client: ExecutionClient,
         *,
         policy: str | None = None,
-        limits: Limits | None = None,
+        limits: LimitsOverride | None = None,
         collect: Sequence[str] = (),
         languages: Mapping[str, str] | None = None,
         result_wait_s: float = 300.0,

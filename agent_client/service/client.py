@@ -28,12 +28,12 @@ from agent_client.service.models import (
     EgressEvent,
     EgressRecord,
     Execution,
+    ExecutionCreate,
     ExecutionEvent,
-    ExecutionRequest,
     FileInfo,
     InputFile,
-    Limits,
-    Network,
+    LimitsOverride,
+    NetworkOverride,
     OutputEvent,
     PolicyInfo,
     ResultEvent,
@@ -107,8 +107,8 @@ class ExecutionClient:
         stdin: str = "",
         args: Sequence[str] = (),
         policy: str | None = None,
-        limits: Limits | None = None,
-        network: Network | None = None,
+        limits: LimitsOverride | None = None,
+        network: NetworkOverride | None = None,
         session_id: str | None = None,
         collect: Sequence[str] = (),
         wait: bool = False,
@@ -120,7 +120,7 @@ class ExecutionClient:
         Raises:
             ServiceError: a subclass naming why the service refused it.
         """
-        request = ExecutionRequest(
+        request = ExecutionCreate(
             language=language,
             code=code,
             files=_input_files(files),
@@ -136,7 +136,7 @@ class ExecutionClient:
         )
         return await self.submit_request(request)
 
-    async def submit_request(self, request: ExecutionRequest) -> Execution:
+    async def submit_request(self, request: ExecutionCreate) -> Execution:
         """Queue an execution described by a ready request model."""
         body = request.model_dump(mode="json", exclude_none=True)
         timeout = None
@@ -146,7 +146,7 @@ class ExecutionClient:
         response = await self._send("POST", "/v1/executions", json=body, read_timeout_s=timeout)
         return _parse(Execution, response)
 
-    async def batch(self, requests: Sequence[ExecutionRequest]) -> builtins.list[Execution]:
+    async def batch(self, requests: Sequence[ExecutionCreate]) -> builtins.list[Execution]:
         """Queue several executions at once; the answer keeps their order."""
         body = {
             "executions": [r.model_dump(mode="json", exclude_none=True) for r in requests],

@@ -32,14 +32,36 @@ class InputFile(_Request):
         return cls(path=path, content=base64.b64encode(data).decode("ascii"))
 
 
-class Limits(_Request):
-    """Limits a request asks for; the service only lets them tighten the policy's."""
+class LimitsOverride(_Request):
+    """Lower limits for one execution; any left out keep the policy's value.
+
+    Each must be above zero and at most the policy's own (``GET /v1/policies`` shows them).
+    The service judges: one above the policy's is refused with ``LimitAboveCeiling``, one at or
+    below zero with ``ValidationFailed`` (both 422, field ``limits.<name>``), so a request may
+    tighten a limit, never loosen it.
+
+    Attributes:
+        wall_time_s: wall-clock seconds; then the sandbox is killed (status ``timeout``).
+        cpu_time_s: CPU seconds (the cpu ulimit).
+        cpus: share of CPUs, e.g. ``0.5``.
+        memory_mb: memory, with no swap; over it the run ends as ``memory_limit``.
+        pids: processes and threads at once.
+        nofile: open files at once.
+        output_bytes: bytes kept of stdout and of stderr; more ends the run as
+            ``output_limit`` with the output marked truncated.
+        workspace_mb: size of the writable ``/workspace``.
+        tmp_mb: size of the writable ``/tmp``.
+    """
 
     wall_time_s: float | None = None
-    memory_mb: int | None = None
+    cpu_time_s: int | None = None
     cpus: float | None = None
+    memory_mb: int | None = None
     pids: int | None = None
+    nofile: int | None = None
     output_bytes: int | None = None
+    workspace_mb: int | None = None
+    tmp_mb: int | None = None
 
 
 class Destination(_Request):
@@ -50,7 +72,7 @@ class Destination(_Request):
     ports: list[int] = Field(default_factory=lambda: [443])
 
 
-class Network(_Request):
+class NetworkOverride(_Request):
     """A narrower network than the policy's: ``mode="none"``, fewer destinations, lower caps.
 
     The service refuses (422) anything that would widen the policy's allowlist.
@@ -62,8 +84,8 @@ class Network(_Request):
     max_bytes: int | None = None
 
 
-class ExecutionRequest(_Request):
-    """The body of POST /v1/executions (and one item of a batch)."""
+class ExecutionCreate(_Request):
+    """The body of POST /v1/executions (and one item of a batch), named as the service names it."""
 
     language: str = "python"
     code: str | None = None
@@ -71,8 +93,8 @@ class ExecutionRequest(_Request):
     stdin: str = ""
     args: list[str] = Field(default_factory=list)
     policy: str | None = None
-    limits: Limits | None = None
-    network: Network | None = None
+    limits: LimitsOverride | None = None
+    network: NetworkOverride | None = None
     session_id: str | None = None
     collect: list[str] = Field(default_factory=list)
     wait: bool = False

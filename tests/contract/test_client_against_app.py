@@ -33,12 +33,12 @@ from agent_client.errors import (
 )
 from agent_client.service import (
     ExecutionClient,
-    ExecutionRequest,
+    ExecutionCreate,
     InputFile,
     ResultEvent,
     StateEvent,
 )
-from agent_client.service.models import Limits
+from agent_client.service.models import LimitsOverride
 from executor_service.api.app import create_app
 from executor_service.jobs.dispatch import create_sender
 from executor_service.jobs.session import SessionState
@@ -111,7 +111,7 @@ async def test_batch_keeps_order_and_a_waited_submit_answers_when_the_bound_pass
 ) -> None:
     async with client_for(tenants.acme) as client:
         made = await client.batch(
-            [ExecutionRequest(code="print(1)"), ExecutionRequest(language="bash", code="echo 2")]
+            [ExecutionCreate(code="print(1)"), ExecutionCreate(language="bash", code="echo 2")]
         )
         held = await client.submit("python", "print(3)", wait=True, wait_timeout_s=0.3)
         with pytest.raises(WaitTimeout) as caught:
@@ -256,10 +256,35 @@ async def test_malformed_fields_are_validation_failed_with_the_field(
     refused(idle, 422, "validation_error", "idle_timeout_s")
 
 
+async def test_every_limit_the_service_takes_can_be_tightened_from_the_client(
+    client_for: ClientFor, tenants: Tenants, store: Stores
+) -> None:
+    lower = LimitsOverride(
+        wall_time_s=5,
+        cpu_time_s=5,
+        cpus=0.5,
+        memory_mb=128,
+        pids=32,
+        nofile=64,
+        output_bytes=65_536,
+        workspace_mb=32,
+        tmp_mb=8,
+    )
+    assert lower.model_fields_set == set(LimitsOverride.model_fields)  # none left out
+    async with client_for(tenants.acme) as client:
+        execution = await client.submit("python", "print(1)", limits=lower)
+        with pytest.raises(ValidationFailed) as zero:
+            await client.submit("python", "print(1)", limits=LimitsOverride(tmp_mb=0))
+    limits = store.executions.get(execution.id).request.limits
+    assert limits is not None
+    assert limits.model_dump() == lower.model_dump()
+    refused(zero, 422, "validation_error", "limits.tmp_mb")
+
+
 async def test_refusals_by_policy_are_typed(client_for: ClientFor, tenants: Tenants) -> None:
     async with client_for(tenants.acme) as client:
         with pytest.raises(LimitAboveCeiling) as memory:
-            await client.submit("python", "print(1)", limits=Limits(memory_mb=100_000))
+            await client.submit("python", "print(1)", limits=LimitsOverride(memory_mb=100_000))
         with pytest.raises(LimitAboveCeiling) as idle:
             await client.create_session(idle_timeout_s=10**9)
         with pytest.raises(UnknownLanguage) as cobol:

@@ -9,7 +9,7 @@ import pytest
 from agent_client.errors import Conflict, NotFound, SessionBusy, Unauthorized, ValidationFailed
 from agent_client.service import (
     ExecutionClient,
-    ExecutionRequest,
+    ExecutionCreate,
     OutputEvent,
     ResultEvent,
     StateEvent,
@@ -60,8 +60,8 @@ async def test_stream_gives_state_output_and_result(client: ExecutionClient) -> 
 async def test_batch_list_and_cancel(client: ExecutionClient) -> None:
     made = await client.batch(
         [
-            ExecutionRequest(code="print('first')"),
-            ExecutionRequest(code="import time; time.sleep(60)"),
+            ExecutionCreate(code="print('first')"),
+            ExecutionCreate(code="import time; time.sleep(60)"),
         ]
     )
     assert len(made) == 2

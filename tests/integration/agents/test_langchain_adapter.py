@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from agent_client.adapters.langchain import SandboxCodeTool
 from agent_client.errors import Unauthorized
 from agent_client.service import ExecutionClient
-from agent_client.service.models import Limits
+from agent_client.service.models import LimitsOverride
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.redis]
 
@@ -39,7 +39,9 @@ def test_invoke_runs_code_and_a_failure_is_a_result(service: tuple[str, str]) ->
 
 async def test_ainvoke_with_a_tool_call_gives_a_tool_message(service: tuple[str, str]) -> None:
     base_url, api_key = service
-    tool = SandboxCodeTool(service_url=base_url, api_key=api_key, limits=Limits(wall_time_s=2))
+    tool = SandboxCodeTool(
+        service_url=base_url, api_key=api_key, limits=LimitsOverride(wall_time_s=2)
+    )
 
     message = await tool.ainvoke(
         {

@@ -21,7 +21,7 @@ from openai import AsyncOpenAI
 from agent_client.adapters.openai_agents import SandboxFunctionTool
 from agent_client.errors import Unauthorized
 from agent_client.service import ExecutionClient
-from agent_client.service.models import Limits
+from agent_client.service.models import LimitsOverride
 from tests.support.scripted_openai import ScriptedOpenAI, call
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.redis]
@@ -104,7 +104,7 @@ async def test_failing_and_timed_out_programs_are_normal_results(
             quote_tool_output,
         ],
     )
-    tool = SandboxFunctionTool(base_url, api_key, limits=Limits(wall_time_s=2))
+    tool = SandboxFunctionTool(base_url, api_key, limits=LimitsOverride(wall_time_s=2))
 
     result = await Runner.run(coder(model, tool), "Try both.")
 

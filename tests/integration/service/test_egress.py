@@ -25,7 +25,7 @@ from agent_client.service import (
     Destination,
     EgressEvent,
     ExecutionClient,
-    Network,
+    NetworkOverride,
     ResultEvent,
 )
 from tests.conftest import missing
@@ -212,7 +212,7 @@ async def test_the_client_narrows_the_allowlist_and_follows_denials(
                 "python",
                 "print(1)",
                 policy="test-index",
-                network=Network(allow=[Destination(host=NAME, ports=[PORT, 443])]),
+                network=NetworkOverride(allow=[Destination(host=NAME, ports=[PORT, 443])]),
             )
         assert refused.value.field == "network.allow.0"
         urls = [f"{server.url}/hello", "http://other.test/"]
@@ -221,7 +221,9 @@ async def test_the_client_narrows_the_allowlist_and_follows_denials(
             FETCH,
             args=urls,
             policy="test-index",
-            network=Network(allow=[Destination(host=NAME, ports=[PORT])], max_connections=4),
+            network=NetworkOverride(
+                allow=[Destination(host=NAME, ports=[PORT])], max_connections=4
+            ),
         )
         events = [event async for event in client.stream(execution.id)]
     denials = [event.record for event in events if isinstance(event, EgressEvent)]

@@ -19,7 +19,7 @@ from agent_client.errors import (
 )
 from agent_client.service import (
     ExecutionClient,
-    ExecutionRequest,
+    ExecutionCreate,
     OutputEvent,
     ResultEvent,
     StateEvent,
@@ -151,8 +151,8 @@ async def test_list_cancel_and_batch_keep_order() -> None:
     async with client_for(service) as client:
         made = await client.batch(
             [
-                ExecutionRequest(code="print(1)"),
-                ExecutionRequest(code="print(2)", language="python"),
+                ExecutionCreate(code="print(1)"),
+                ExecutionCreate(code="print(2)", language="python"),
             ]
         )
         cancelled = await client.cancel(made[0].id)
