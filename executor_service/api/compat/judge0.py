@@ -66,15 +66,17 @@ JUDGE0_FIELDS = {
     "limits.pids": "max_processes_and_or_threads",
     "limits.output_bytes": "max_file_size",
 }
-# Errors about the request as a whole, which Judge0 answers 400 {"error": ...}.
-QUERY_FIELDS = frozenset({"fields", "tokens", "submissions", "base64_encoded", "wait"})
+SUBMISSION_FIELDS = frozenset(SubmissionCreate.model_fields)
 MEMORY_FLOOR_KB = 16 * 1024  # our least memory limit, 16 MB
 PIDS_FLOOR = 8
 
 
 def _render_error(status: int, _code: str, message: str, field: str | None) -> tuple[int, Any]:
-    if status == 422 and field not in QUERY_FIELDS:
-        return 422, {JUDGE0_FIELDS.get(field, field) if field else "base": [message]}
+    """A submission's field Judge0's way, {field: [messages]} (422); anything else about the
+    request (query, batch, a body that is not JSON) {"error": ...} with 400."""
+    name = JUDGE0_FIELDS.get(field, field) if field else None
+    if status == 422 and name in SUBMISSION_FIELDS:
+        return 422, {name: [message]}
     return (400 if status == 422 else status), {"error": message}
 
 
@@ -102,7 +104,7 @@ def _policy(services: Services, key: ApiKey) -> Policy:
     return services.planner.policy_for(key, None)
 
 
-def _languages(services: Services, policy: Policy) -> dict[int, str]:
+def _languages(policy: Policy) -> dict[int, str]:
     """Judge0 id -> our language, for the policy's languages that Judge0 CE has an id for."""
     return {LANGUAGE_IDS[name]: name for name in policy.languages if name in LANGUAGE_IDS}
 
@@ -113,7 +115,7 @@ def list_languages(key: CurrentKey, services: ServicesDep) -> list[dict[str, Any
     policy = _policy(services, key)
     views = [
         language_view(name, services.planner.runtime(policy, name)[1])
-        for name in _languages(services, policy).values()
+        for name in _languages(policy).values()
     ]
     return [{"id": view.id, "name": view.name} for view in sorted(views, key=lambda v: v.name)]
 
@@ -126,7 +128,7 @@ def list_all_languages(key: CurrentKey, services: ServicesDep) -> list[dict[str,
 @router.get("/languages/{language_id}")
 def get_language(language_id: int, key: CurrentKey, services: ServicesDep) -> LanguageView:
     policy = _policy(services, key)
-    name = _languages(services, policy).get(language_id)
+    name = _languages(policy).get(language_id)
     if name is None:
         raise NotFound(f"language with id {language_id} doesn't exist")
     return language_view(name, services.planner.runtime(policy, name)[1])
@@ -326,7 +328,7 @@ def to_execution(
     if body.language_id is None:
         errors["language_id"].append("can't be blank")
     else:
-        language = _languages(services, policy).get(body.language_id)
+        language = _languages(policy).get(body.language_id)
         if language is None:
             errors["language_id"].append(f"language with id {body.language_id} doesn't exist")
     _refuse_options(body, errors)

@@ -290,3 +290,29 @@ async def test_config_info_is_the_default_policy_in_judge0s_units(
     assert (config["max_wall_time_limit"], config["max_memory_limit"]) == (30.0, 256 * 1024)
     assert config["enable_callbacks"] is False
     assert about["version"] == "1.13.1"
+
+
+async def test_a_body_judge0_cannot_read_is_400_and_a_bad_field_422(
+    service_settings: Settings, stores: Stores
+) -> None:
+    headers = {"X-Auth-Token": add_key(stores, "acme"), "Content-Type": "application/json"}
+    async with app_client(service_settings, stores) as client:
+        not_json = await client.post("/judge0/submissions", content=b"{", headers=headers)
+        not_a_number = await client.post(
+            "/judge0/submissions",
+            json={"language_id": "python", "source_code": "print(1)"},
+            headers=headers,
+        )
+        bad_query = await client.post(
+            "/judge0/submissions",
+            params={"wait": "perhaps"},
+            json={"language_id": 71, "source_code": "print(1)"},
+            headers=headers,
+        )
+    assert not_json.status_code == 400
+    assert list(not_json.json()) == ["error"]
+    assert not_a_number.status_code == 422
+    assert list(not_a_number.json()) == ["language_id"]
+    assert bad_query.status_code == 400
+    assert list(bad_query.json()) == ["error"]
+    assert stores.executions.newest("acme", 10) == []
