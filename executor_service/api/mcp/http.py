@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from executor_service.api.deps import KEY_STATE, authenticate
 from executor_service.api.error_responses import error_response
-from executor_service.api.mcp.tools import create_mcp_server
+from executor_service.api.mcp.server import create_mcp_server
 from executor_service.api.services import Services
 from executor_service.errors import ServiceError, Unauthorized
 from executor_service.jobs.store_rules import RETRY_AFTER_S

@@ -2,8 +2,9 @@
 
 It builds the API's own services from the settings (Redis, the policies, the Celery sender)
 and calls the same admission and session functions in process, so a run takes exactly the
-path a REST request takes; the key (from the environment) is checked against the key store at
-start and again on every call, so a revoked key stops working at once.
+path a REST request takes. The key (from the environment) is checked against the key store at
+start and again on every call, as the API checks each request (through the same key cache), so
+a revoked key stops working here as soon as it does there.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import anyio
 
 from executor_service.api.deps import authenticate
-from executor_service.api.mcp.tools import create_mcp_server
+from executor_service.api.mcp.server import create_mcp_server
 from executor_service.api.services import Services
 from executor_service.jobs.tenant import ApiKey
 

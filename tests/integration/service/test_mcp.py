@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import pytest
@@ -283,3 +284,52 @@ def test_stdio_refuses_to_start_with_an_unknown_key(stack: ServiceStack) -> None
     assert done.returncode == 2
     assert done.stdout == ""
     assert "unauthorized" in done.stderr
+
+
+async def newest_execution(stack: ServiceStack, headers: dict[str, str], state: str) -> str:
+    """The id of the tenant's newest execution once it is in `state` (a deadline, not a timing)."""
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as http:
+        with anyio.fail_after(120):
+            while True:
+                found = (await http.get("/v1/executions", params={"limit": 1})).json()
+                if found["executions"] and found["executions"][0]["state"] == state:
+                    return str(found["executions"][0]["id"])
+                await anyio.sleep(0.1)
+
+
+async def final_state(stack: ServiceStack, headers: dict[str, str], execution_id: str) -> str:
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as http:
+        with anyio.fail_after(120):
+            while True:
+                state = (await http.get(f"/v1/executions/{execution_id}")).json()["state"]
+                if state in {"finished", "cancelled", "failed"}:
+                    return str(state)
+                await anyio.sleep(0.1)
+
+
+SLEEPER = {"language": "python", "code": "import time\nwhile True:\n    time.sleep(1)"}
+
+
+async def test_a_call_the_client_gives_up_on_cancels_its_run(stack: ServiceStack) -> None:
+    # Without the cancellation the run would end at its 30 s wall time as `finished` (timeout).
+    headers = stack.key("mcp-leaver")
+    async with (
+        Client(stdio_server(stack, bearer(headers))) as client,
+        anyio.create_task_group() as calls,
+    ):
+        calls.start_soon(client.call_tool, "run_code", SLEEPER)
+        running = await newest_execution(stack, headers, "running")
+        calls.cancel_scope.cancel()
+    assert await final_state(stack, headers, running) == "cancelled"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_http_call_the_client_gives_up_on_cancels_its_run(
+    stack: ServiceStack, mode: str
+) -> None:
+    headers = stack.key(f"mcp-http-leaver-{mode}")
+    async with http_client(stack, headers, mode=mode) as client, anyio.create_task_group() as calls:
+        calls.start_soon(client.call_tool, "run_code", SLEEPER)
+        running = await newest_execution(stack, headers, "running")
+        calls.cancel_scope.cancel()
+    assert await final_state(stack, headers, running) == "cancelled"
