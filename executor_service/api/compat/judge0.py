@@ -9,12 +9,7 @@ batch is 400 {"error": ...}; 401 and 404 are {"error": ...}.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
-import shlex
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Security
@@ -24,6 +19,7 @@ from pydantic import ValidationError
 
 from executor_service.api.admission import admit, build_request, wait_until_final
 from executor_service.api.compat import JUDGE0_PREFIX
+from executor_service.api.compat.judge0_request import to_execution
 from executor_service.api.compat.judge0_verdict import (
     DESCRIPTIONS,
     judge,
@@ -35,7 +31,6 @@ from executor_service.api.compat.judge0_wire import (
     DEFAULT_FIELDS,
     FIELDS,
     JUDGE0_VERSION,
-    LANGUAGE_IDS,
     MAX_BATCH,
     LanguageView,
     StatusView,
@@ -43,11 +38,11 @@ from executor_service.api.compat.judge0_wire import (
     SubmissionCreate,
     config_info,
     language_view,
+    languages_of,
     submission_view,
 )
 from executor_service.api.deps import CurrentKey, ServicesDep
 from executor_service.api.error_responses import ErrorShape
-from executor_service.api.schemas import ExecutionCreate
 from executor_service.api.services import Services
 from executor_service.errors import InvalidRequest, NotFound, ServiceError
 from executor_service.jobs.execution import Execution
@@ -67,8 +62,6 @@ JUDGE0_FIELDS = {
     "limits.output_bytes": "max_file_size",
 }
 SUBMISSION_FIELDS = frozenset(SubmissionCreate.model_fields)
-MEMORY_FLOOR_KB = 16 * 1024  # our least memory limit, 16 MB
-PIDS_FLOOR = 8
 
 
 def _render_error(status: int, _code: str, message: str, field: str | None) -> tuple[int, Any]:
@@ -104,18 +97,13 @@ def _policy(services: Services, key: ApiKey) -> Policy:
     return services.planner.policy_for(key, None)
 
 
-def _languages(policy: Policy) -> dict[int, str]:
-    """Judge0 id -> our language, for the policy's languages that Judge0 CE has an id for."""
-    return {LANGUAGE_IDS[name]: name for name in policy.languages if name in LANGUAGE_IDS}
-
-
 @router.get("/languages")
 def list_languages(key: CurrentKey, services: ServicesDep) -> list[dict[str, Any]]:
     """The key's default policy's languages, by Judge0 CE's ids (Python 3 = 71, Bash = 46)."""
     policy = _policy(services, key)
     views = [
         language_view(name, services.planner.runtime(policy, name)[1])
-        for name in _languages(policy).values()
+        for name in languages_of(policy).values()
     ]
     return [{"id": view.id, "name": view.name} for view in sorted(views, key=lambda v: v.name)]
 
@@ -128,7 +116,7 @@ def list_all_languages(key: CurrentKey, services: ServicesDep) -> list[dict[str,
 @router.get("/languages/{language_id}")
 def get_language(language_id: int, key: CurrentKey, services: ServicesDep) -> LanguageView:
     policy = _policy(services, key)
-    name = _languages(policy).get(language_id)
+    name = languages_of(policy).get(language_id)
     if name is None:
         raise NotFound(f"language with id {language_id} doesn't exist")
     return language_view(name, services.planner.runtime(policy, name)[1])
@@ -177,7 +165,7 @@ def create_submission(
 ) -> JSONResponse:
     """Queue a submission: 201 {token}; with wait=true, 201 with the submission once it ended."""
     shown = requested_fields(fields)
-    errors, request = to_execution(body, base64_encoded, services, key)
+    errors, request = to_execution(body, base64_encoded, _policy(services, key))
     if request is None:
         return JSONResponse(errors, status_code=422)
     execution = admit(services, key, build_request(services, key, request.create))
@@ -204,7 +192,7 @@ def create_batch(
         except ValidationError as exc:
             answers.append(_validation_errors(exc))
             continue
-        errors, request = to_execution(submission, base64_encoded, services, key)
+        errors, request = to_execution(submission, base64_encoded, _policy(services, key))
         if request is None:
             answers.append(errors)
             continue
@@ -298,140 +286,3 @@ def _view(
         fields=fields,
         base64_encoded=base64_encoded,
     )
-
-
-@dataclass(frozen=True)
-class JudgedRequest:
-    """An accepted submission as our request, and the expected output it is judged against."""
-
-    create: ExecutionCreate
-    expected_output: str | None
-
-
-def to_execution(
-    body: SubmissionCreate, base64_encoded: bool, services: Services, key: ApiKey
-) -> tuple[dict[str, list[str]], JudgedRequest | None]:
-    """Judge0's checks, in its words, then our request; ({field: [messages]}, None) if refused.
-
-    Every limit may only tighten the key's default policy; options we cannot honour (compile
-    step, callbacks, extra files, network, merged output) are refused, never silently dropped.
-    """
-    errors: dict[str, list[str]] = defaultdict(list)
-    policy = _policy(services, key)
-    texts: dict[str, str | None] = {}
-    for name in ("source_code", "stdin", "expected_output"):
-        value = getattr(body, name)
-        texts[name] = _decoded(value, name, errors) if base64_encoded else value
-    if not texts["source_code"]:
-        errors["source_code"].append("can't be blank")
-    language = None
-    if body.language_id is None:
-        errors["language_id"].append("can't be blank")
-    else:
-        language = _languages(policy).get(body.language_id)
-        if language is None:
-            errors["language_id"].append(f"language with id {body.language_id} doesn't exist")
-    _refuse_options(body, errors)
-    limits = _limits(body, policy.limits, errors)
-    args: list[str] = []
-    if body.command_line_arguments:
-        if len(body.command_line_arguments) > 512:
-            errors["command_line_arguments"].append("is too long (maximum is 512 characters)")
-        try:
-            args = shlex.split(body.command_line_arguments)
-        except ValueError as exc:
-            errors["command_line_arguments"].append(f"cannot be split into words: {exc}")
-    if errors or language is None:
-        return dict(errors), None
-    # Built from plain values, as a client's body is: the wire model owns its own field types.
-    create = ExecutionCreate.model_validate(
-        {
-            "language": language,
-            "code": texts["source_code"],
-            "stdin": texts["stdin"] or "",
-            "args": args,
-            "limits": limits,
-        }
-    )
-    return {}, JudgedRequest(create, texts["expected_output"])
-
-
-def _decoded(value: str | None, name: str, errors: dict[str, list[str]]) -> str | None:
-    if value is None:
-        return None
-    try:
-        return base64.b64decode(value).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        errors[name].append("is not Base64 of UTF-8 text")
-        return None
-
-
-def _refuse_options(body: SubmissionCreate, errors: dict[str, list[str]]) -> None:
-    if body.compiler_options:
-        errors["compiler_options"].append(
-            "setting compiler options is only allowed for compiled languages"
-        )
-    if body.callback_url:
-        errors["callback_url"].append("setting callback is not allowed")
-    if body.additional_files:
-        errors["additional_files"].append("setting additional files is not allowed")
-    if body.enable_network:
-        errors["enable_network"].append("enabling network is not allowed")
-    for name in (
-        "enable_per_process_and_thread_time_limit",
-        "enable_per_process_and_thread_memory_limit",
-    ):
-        if getattr(body, name):
-            errors[name].append("this option cannot be enabled")
-    if body.redirect_stderr_to_stdout:
-        errors["redirect_stderr_to_stdout"].append(
-            "this option cannot be enabled: stdout and stderr are kept apart"
-        )
-    if body.number_of_runs is not None and body.number_of_runs != 1:
-        errors["number_of_runs"].append("must be equal to 1: each submission runs once")
-    for name in ("cpu_extra_time", "stack_limit"):  # accepted; the sandbox has no such knob
-        value = getattr(body, name)
-        if value is not None and value < 0:
-            errors[name].append("must be greater than or equal to 0")
-
-
-def _limits(
-    body: SubmissionCreate, ceiling: Limits, errors: dict[str, list[str]]
-) -> dict[str, float | int] | None:
-    """Judge0's limits in our units, each checked against the policy in Judge0's units."""
-    wanted: dict[str, float | int] = {}
-    checks: list[tuple[str, float | None, float, float, bool]] = [
-        # name, value, floor, ceiling, floor is exclusive
-        ("cpu_time_limit", body.cpu_time_limit, 0, ceiling.cpu_time_s, True),
-        ("wall_time_limit", body.wall_time_limit, 0, ceiling.wall_time_s, True),
-        ("memory_limit", body.memory_limit, MEMORY_FLOOR_KB, ceiling.memory_mb * 1024, False),
-        (
-            "max_processes_and_or_threads",
-            body.max_processes_and_or_threads,
-            PIDS_FLOOR,
-            ceiling.pids,
-            False,
-        ),
-        ("max_file_size", body.max_file_size, 1, ceiling.output_bytes // 1024, False),
-    ]
-    for name, value, floor, top, exclusive in checks:
-        if value is None:
-            continue
-        if exclusive and value <= floor:
-            errors[name].append(f"must be greater than {floor:.15g}")
-        elif not exclusive and value < floor:
-            errors[name].append(f"must be greater than or equal to {floor:.15g}")
-        elif value > top:
-            errors[name].append(f"must be less than or equal to {top:.15g}")
-    if body.cpu_time_limit is not None:
-        # The CPU-time rlimit counts whole seconds; a fraction rounds up to the next one.
-        wanted["cpu_time_s"] = math.ceil(body.cpu_time_limit)
-    if body.wall_time_limit is not None:
-        wanted["wall_time_s"] = body.wall_time_limit
-    if body.memory_limit is not None:
-        wanted["memory_mb"] = int(body.memory_limit // 1024)
-    if body.max_processes_and_or_threads is not None:
-        wanted["pids"] = body.max_processes_and_or_threads
-    if body.max_file_size is not None:
-        wanted["output_bytes"] = body.max_file_size * 1024
-    return wanted or None

@@ -141,6 +141,11 @@ class SubmissionBatch(BaseModel):
     submissions: list[dict[str, Any]] = []
 
 
+def languages_of(policy: Policy) -> dict[int, str]:
+    """Judge0 id -> our language, for the policy's languages that Judge0 CE has an id for."""
+    return {LANGUAGE_IDS[name]: name for name in policy.languages if name in LANGUAGE_IDS}
+
+
 def language_view(language: str, runtime: LanguageRuntime) -> LanguageView:
     return LanguageView(
         id=LANGUAGE_IDS[language],
