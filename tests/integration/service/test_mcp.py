@@ -132,12 +132,18 @@ async def test_bad_input_is_a_tool_error_with_the_services_message(stack: Servic
         policy = await client.call_tool(
             "run_code", {"language": "python", "code": "print(1)", "policy": "no-such-policy"}
         )
+        # default's max_code_bytes is 256 KiB.
+        oversize = await client.call_tool(
+            "run_code", {"language": "python", "code": "#" * (300 * 1024)}
+        )
     assert language.is_error
     assert "unknown_language" in text_of(language)
     assert "'cobol'" in text_of(language)
     assert above.is_error
     assert "limit_above_ceiling" in text_of(above)
     assert policy.is_error
+    assert oversize.is_error
+    assert "payload_too_large" in text_of(oversize)
     assert "no-such-policy" in text_of(policy)
 
 
