@@ -31,6 +31,7 @@ from executor_service.api.compat.judge0_wire import (
     DEFAULT_FIELDS,
     FIELDS,
     JUDGE0_VERSION,
+    LANGUAGE_IDS,
     MAX_BATCH,
     LanguageView,
     StatusView,
@@ -271,16 +272,22 @@ def _view(
     fields: tuple[str, ...],
     base64_encoded: bool,
 ) -> dict[str, Any]:
-    policy = services.planner.policies.get(execution.request.policy)
+    # The policy as loaded now; one removed since the run is shown with default limits.
+    request = execution.request
+    policy = services.planner.policies.get(request.policy)
     limits = (
-        services.planner.effective_limits(policy, execution.request.limits)
-        if policy is not None
-        else Limits()
+        Limits() if policy is None else services.planner.effective_limits(policy, request.limits)
     )
+    image = None if policy is None else policy.languages.get(request.language)
+    runtime = None if image is None else services.planner.catalogue.runtime(image, request.language)
+    language = None
+    if runtime is not None and request.language in LANGUAGE_IDS:
+        language = language_view(request.language, runtime)
     return submission_view(
         execution,
         judge(execution, digest),
         limits,
+        language=language,
         network=policy is not None and policy.network.mode != "none",
         expected_digest=digest,
         fields=fields,

@@ -220,12 +220,14 @@ def submission_view(
     verdict: Verdict,
     limits: Limits,
     *,
+    language: LanguageView | None,
     network: bool,
     expected_digest: str | None,
     fields: tuple[str, ...],
     base64_encoded: bool,
 ) -> dict[str, Any]:
-    """A record as Judge0 shows a submission, restricted to `fields`."""
+    """A record as Judge0 shows a submission, restricted to `fields`; `language` is None for
+    one Judge0 has no id for (an sh execution read through its token)."""
     request = execution.request
     result = execution.result
     language_id = LANGUAGE_IDS.get(request.language)
@@ -269,11 +271,7 @@ def submission_view(
         "additional_files": None,
         "enable_network": network,
         "status": {"id": int(verdict.status), "description": verdict.status.description},
-        "language": (
-            None
-            if language_id is None
-            else {"id": language_id, "name": LANGUAGE_LABELS[request.language]}
-        ),
+        "language": None if language is None else {"id": language.id, "name": language.name},
     }
     shown = {name: values[name] for name in fields}
     if base64_encoded:

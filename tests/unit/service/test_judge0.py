@@ -126,6 +126,7 @@ def test_a_submission_shows_the_fields_asked_for_base64_when_asked() -> None:
         record,
         judge(record, None),
         Limits(),
+        language=None,
         network=False,
         expected_digest=None,
         fields=FIELDS,
@@ -141,6 +142,7 @@ def test_a_submission_shows_the_fields_asked_for_base64_when_asked() -> None:
         record,
         judge(record, None),
         Limits(),
+        language=None,
         network=False,
         expected_digest=None,
         fields=("stdout", "status_id"),
@@ -233,6 +235,7 @@ async def test_submit_then_get_judged_against_the_expected_output(
     assert queued.json()["status"] == {"id": 1, "description": "In Queue"}
     assert judged.json()["status"] == {"id": 3, "description": "Accepted"}
     assert judged.json()["cpu_time_limit"] == "2"
+    assert judged.json()["language"] == {"id": 71, "name": "Python (3.11)"}
     assert (theirs.status_code, list(theirs.json())) == (404, ["error"])
 
 
