@@ -7,12 +7,16 @@ text block beside it is made here too, so a model that reads only text sees the 
 from __future__ import annotations
 
 import base64
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from executor_service.jobs.execution import Execution, ExecutionState
-from executor_service.sandbox.spec import RunStatus
+
+# The MCP answer's own names for how a run ended (the tool's published output schema), not the
+# runner's enum: a change there must not change this wire without a decision here.
+Status = Literal["ok", "error", "timeout", "memory_limit", "output_limit", "cancelled"]
+STATUSES: frozenset[str] = frozenset(get_args(Status))
 
 
 class _Output(BaseModel):
@@ -24,7 +28,7 @@ class RunOutput(_Output):
 
     execution_id: str
     session_id: str | None = None
-    status: RunStatus
+    status: Status
     exit_code: int | None
     stdout: str
     stderr: str
@@ -82,7 +86,7 @@ def run_output(execution: Execution) -> RunOutput:
         return RunOutput(
             execution_id=execution.id,
             session_id=session_id,
-            status=RunStatus.CANCELLED,
+            status="cancelled",
             exit_code=None,
             stdout="",
             stderr="",
@@ -95,13 +99,13 @@ def run_output(execution: Execution) -> RunOutput:
     return RunOutput(
         execution_id=execution.id,
         session_id=session_id,
-        status=result.status,
+        status=result.status.value,
         exit_code=result.exit_code,
         stdout=result.stdout,
         stderr=result.stderr,
         stdout_truncated=result.stdout_truncated,
         stderr_truncated=result.stderr_truncated,
-        timed_out=result.status == RunStatus.TIMEOUT,
+        timed_out=result.status.value == "timeout",
         wall_time_s=result.wall_time_s,
         message=result.message,
     )
@@ -114,7 +118,7 @@ def is_answer(execution: Execution) -> bool:
 
 def run_text(output: RunOutput) -> str:
     """The run for a reader: the outcome on one line, then each stream under its own heading."""
-    outcome = f"status: {output.status.value}"
+    outcome = f"status: {output.status}"
     if output.exit_code is not None:
         outcome += f", exit code {output.exit_code}"
     if output.wall_time_s is not None:

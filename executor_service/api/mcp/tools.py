@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from redis import RedisError
 
 from executor_service.api import sessions as session_routes
@@ -100,7 +100,7 @@ def _run_result(execution: Execution) -> CallToolResult:
     )
 
 
-def _structured(output: Any, text: str) -> CallToolResult:
+def _structured(output: BaseModel, text: str) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
         structured_content=output.model_dump(mode="json"),

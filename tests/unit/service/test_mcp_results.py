@@ -10,13 +10,23 @@ from pydantic import BaseModel
 from redis import ConnectionError as RedisConnectionError
 
 from executor_service.api.mcp.descriptions import tool_descriptions
-from executor_service.api.mcp.results import file_content, is_answer, run_output, run_text
+from executor_service.api.mcp.results import (
+    STATUSES,
+    file_content,
+    is_answer,
+    run_output,
+    run_text,
+)
 from executor_service.api.mcp.tools import tool_errors
 from executor_service.errors import LimitAboveCeiling, Overloaded
 from executor_service.jobs.execution import ExecutionError, ExecutionState
 from executor_service.policy.model import Policy
 from executor_service.sandbox.spec import Limits, RunResult, RunStatus
 from tests.unit.service.records import execution
+
+
+def test_every_way_a_run_can_end_has_a_name_in_the_mcp_answer() -> None:
+    assert {status.value for status in RunStatus} == STATUSES
 
 
 def test_a_timeout_maps_to_its_status_and_flag() -> None:
