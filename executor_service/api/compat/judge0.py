@@ -9,6 +9,7 @@ batch is 400 {"error": ...}; 401 and 404 are {"error": ...}.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from typing import Annotated, Any
 
@@ -272,12 +273,14 @@ def _view(
     fields: tuple[str, ...],
     base64_encoded: bool,
 ) -> dict[str, Any]:
-    # The policy as loaded now; one removed since the run is shown with default limits.
+    # The policy as loaded now: one removed since the run shows default limits, one lowered
+    # under the run's own limits shows its new ones (a read never fails on an old record).
     request = execution.request
     policy = services.planner.policies.get(request.policy)
-    limits = (
-        Limits() if policy is None else services.planner.effective_limits(policy, request.limits)
-    )
+    limits = Limits() if policy is None else policy.limits
+    if policy is not None:
+        with contextlib.suppress(InvalidRequest):
+            limits = services.planner.effective_limits(policy, request.limits)
     image = None if policy is None else policy.languages.get(request.language)
     runtime = None if image is None else services.planner.catalogue.runtime(image, request.language)
     language = None
