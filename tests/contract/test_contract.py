@@ -369,6 +369,12 @@ async def test_openapi_documents_examples_errors_and_auth(api: httpx.AsyncClient
     schemas = spec["components"]["schemas"]
     assert schemas["ExecutionCreate"]["examples"][0] == PRINT
     assert "examples" in schemas["SessionCreate"]
+    # Responses keep their examples now that the API, not the records, defines them.
+    assert schemas["ExecutionView"]["properties"]["id"]["examples"] == [
+        "ex_5f0c6a1d2b3e4f5a6b7c8d9e0f1a2b3c"
+    ]
+    assert schemas["SessionView"]["properties"]["idle_timeout_s"]["examples"] == [600]
+    assert schemas["InputFile"]["properties"]["path"]["examples"] == ["data/in.csv"]
     assert "ErrorBody" in schemas
     submit = spec["paths"]["/v1/executions"]["post"]
     assert {"202", "401", "413", "422", "429"} <= set(submit["responses"])
