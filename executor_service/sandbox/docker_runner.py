@@ -24,12 +24,18 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
-from docker.models.containers import _create_container_args  # type: ignore[attr-defined]
 
 from executor_service.errors import ImageMissing, NotFound, SandboxError
 from executor_service.sandbox import transfer, workspace
 from executor_service.sandbox.cgroup import Usage, read_pids, read_usage
 from executor_service.sandbox.collect import collect_files
+from executor_service.sandbox.engine import (
+    Engine,
+    EngineError,
+    EngineNotFound,
+    container_path,
+    create_body,
+)
 from executor_service.sandbox.exec_output import FrameDecoder, feed, read_run
 from executor_service.sandbox.hardening import (
     WORKSPACE,
@@ -92,6 +98,14 @@ def _engine_errors() -> Iterator[None]:
         raise SandboxError(f"container engine failed: {exc}") from exc
     except requests.exceptions.RequestException as exc:
         raise SandboxError(f"container engine unreachable: {exc}") from exc
+    except EngineNotFound as exc:
+        if "no such image" in exc.explanation.lower():
+            raise ImageMissing(f"sandbox image is not built: {exc.explanation}") from exc
+        raise NotFound(f"sandbox is gone: {exc.explanation}") from exc
+    except EngineError as exc:
+        raise SandboxError(f"container engine failed: {exc}") from exc
+    except OSError as exc:  # the engine's socket: refused, reset, timed out
+        raise SandboxError(f"container engine unreachable: {exc}") from exc
 
 
 @dataclass
@@ -106,10 +120,19 @@ class DockerRunner:
     """Hardened single-use and session sandboxes on a Docker engine."""
 
     def __init__(
-        self, client: docker.DockerClient, *, reap_grace_s: float = 60.0, instance: str = "default"
+        self,
+        client: docker.DockerClient,
+        *,
+        reap_grace_s: float = 60.0,
+        instance: str = "default",
+        engine: Engine | None = None,
     ) -> None:
+        """`engine` carries the calls of every run (see engine.py); `client` the rarer ones.
+        Both must reach the same engine: by default `engine` follows DOCKER_HOST, as
+        docker.from_env() does."""
         self._client = client
         self._api = client.api
+        self._engine = engine or Engine(None, self._api.api_version)
         self._grace_s = reap_grace_s
         self._instance = instance
         # What every listing filters on: this instance's sandboxes, never another deployment's.
@@ -149,7 +172,7 @@ class DockerRunner:
         sandbox_id = self._create(options)
         try:
             with _engine_errors():
-                self._api.start(sandbox_id)
+                self._engine.call("POST", container_path(sandbox_id, "start"))
         except BaseException:
             self.destroy(sandbox_id)
             raise
@@ -179,13 +202,14 @@ class DockerRunner:
         try:
             if launched:
                 with _engine_errors():
-                    stream = self._api.attach_socket(
-                        sandbox_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+                    stream = self._engine.hijack(
+                        container_path(sandbox_id, "attach"),
+                        query={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1},
                     )
                 with self._attached_lock:
-                    self._attached[sandbox_id] = stream._sock
+                    self._attached[sandbox_id] = stream
             with _engine_errors():
-                self._api.start(sandbox_id)
+                self._engine.call("POST", container_path(sandbox_id, "start"))
         except BaseException:
             self.destroy(sandbox_id)
             raise
@@ -200,15 +224,16 @@ class DockerRunner:
         inspects the new container to build its object: a whole extra call (and a large JSON
         document to parse) on every sandbox's path. Its translation is reused; the inspect is not.
         """
-        arguments = {**options, "version": self._api.api_version}
+        body, name = create_body(options, self._api.api_version)
+        query = {"name": name} if name else None
         with _engine_errors():
-            created = self._api.create_container(**_create_container_args(arguments))
+            created = self._engine.call("POST", "/containers/create", query=query, body=body)
         return str(created["Id"])
 
     def rename(self, sandbox_id: str, name: str) -> None:
         """Give a prepared container its run's name (a pool member, once it is handed out)."""
         with _engine_errors():
-            self._api.rename(sandbox_id, name)
+            self._engine.call("POST", container_path(sandbox_id, "rename"), query={"name": name})
 
     def alive(self, sandbox: Sandbox) -> bool:
         """Whether a prepared sandbox can still take its run (a pool asks before handing out).
@@ -224,8 +249,8 @@ class DockerRunner:
             readable, _, _ = select.select([raw], [], [], 0)
             return not readable
         try:
-            state = self._api.inspect_container(sandbox.id)["State"]
-        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            state = self._engine.call("GET", container_path(sandbox.id, "json"))["State"]
+        except (EngineError, OSError):
             return False
         return bool(state.get("Running"))
 
@@ -238,12 +263,14 @@ class DockerRunner:
         with self._known_uids_lock:
             self._known_uids.pop(sandbox_id, None)
         try:
-            self._api.remove_container(sandbox_id, force=True, v=True)
-        except docker.errors.NotFound:
+            self._engine.call("DELETE", container_path(sandbox_id), query={"force": 1, "v": 1})
+        except EngineNotFound:
             return
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:  # removal already in progress elsewhere
+        except EngineError as exc:
+            if exc.status == 409:  # removal already in progress elsewhere
                 return
+            raise SandboxError(f"could not remove sandbox {sandbox_id[:12]}: {exc}") from exc
+        except OSError as exc:
             raise SandboxError(f"could not remove sandbox {sandbox_id[:12]}: {exc}") from exc
 
     def destroy_labelled(self, labels: Mapping[str, str]) -> int:
@@ -413,7 +440,8 @@ class DockerRunner:
         if known is not None:
             return known
         with _engine_errors():
-            labels = self._api.inspect_container(sandbox.id)["Config"].get("Labels") or {}
+            inspected = self._engine.call("GET", container_path(sandbox.id, "json"))
+        labels = inspected["Config"].get("Labels") or {}
         uid = code_uid_from_label(labels.get(UID_LABEL))
         with self._known_uids_lock:
             while len(self._known_uids) >= KNOWN_UIDS_MAX:
@@ -436,17 +464,24 @@ class DockerRunner:
         """Run one process as the code's user, feeding stdin and reading output until it ends."""
         code_user = user(self._code_uid(sandbox))
         with _engine_errors():
-            exec_id = self._api.exec_create(
-                sandbox.id,
-                list(argv),
-                stdin=stdin is not None,
-                user=code_user,
-                workdir=WORKSPACE,
-                environment=dict(env),
+            exec_id = self._engine.call(
+                "POST",
+                container_path(sandbox.id, "exec"),
+                body={
+                    "AttachStdin": stdin is not None,
+                    "AttachStdout": True,
+                    "AttachStderr": True,
+                    "Tty": False,
+                    "Privileged": False,
+                    "Cmd": list(argv),
+                    "User": code_user,
+                    "WorkingDir": WORKSPACE,
+                    "Env": [f"{name}={value}" for name, value in env.items()],
+                },
             )["Id"]
-            stream = self._api.exec_start(exec_id, socket=True)
-        # The engine hijacks the HTTP connection; we need the socket itself to half-close stdin.
-        raw: socket.socket = stream._sock  # type: ignore[union-attr]
+            # The engine hijacks the connection: the socket itself, to half-close stdin.
+            start = {"Detach": False, "Tty": False}
+            raw = self._engine.hijack(f"/exec/{exec_id}/start", body=start)
         decoder = FrameDecoder(cap, on_output)
         if stdin is not None:
             threading.Thread(target=feed, args=(raw, stdin), daemon=True).start()
@@ -478,15 +513,20 @@ class DockerRunner:
         job = Job.create(
             program.argv,
             dict(program.env),
-            workspace.pack(program.files) if program.files else b"",
+            {workspace.safe_relative_path(path): data for path, data in program.files.items()},
             python=runs_in_process(program.argv),
         )
+        try:
+            encoded = job.encode(program.stdin)
+        except ValueError as exc:
+            raw.close()  # `run` removes the sandbox
+            raise SandboxError(f"the program cannot be started: {exc}") from exc
         decoder = FrameDecoder(
             limits.output_bytes, on_output, is_trailer=lambda line: job.exit_code(line) is not None
         )
         threading.Thread(
             target=feed,
-            args=(raw, job.encode(program.stdin)),
+            args=(raw, encoded),
             kwargs={"half_close": False},
             daemon=True,
         ).start()
@@ -505,9 +545,10 @@ class DockerRunner:
         """A container's exit code once it has stopped (waiting a little for the engine)."""
         with _engine_errors():
             try:
-                return int(self._api.wait(sandbox_id, timeout=2)["StatusCode"])
-            except requests.exceptions.ConnectionError:
+                answer = self._engine.call("POST", container_path(sandbox_id, "wait"), timeout=2)
+            except TimeoutError:
                 return None
+        return int(answer["StatusCode"])
 
     def _exec_ended(self, sandbox_id: str, exec_id: str) -> tuple[bool, int | None]:
         """Whether an exec has ended, and its exit code once it has.
@@ -518,9 +559,9 @@ class DockerRunner:
         """
         with _engine_errors():
             try:
-                state = self._api.exec_inspect(exec_id)
-            except docker.errors.NotFound:
-                container = self._api.inspect_container(sandbox_id)["State"]
+                state = self._engine.call("GET", f"/exec/{exec_id}/json")
+            except EngineNotFound:
+                container = self._engine.call("GET", container_path(sandbox_id, "json"))["State"]
                 return True, None if container["Running"] else container["ExitCode"]
         return not state["Running"], state["ExitCode"]
 
@@ -662,7 +703,13 @@ def create_runner(settings: Settings) -> DockerRunner:
             client = docker.DockerClient(base_url=settings.docker_url)
         else:
             client = docker.from_env()
-    return DockerRunner(client, reap_grace_s=settings.reap_grace_s, instance=settings.instance)
+    try:
+        engine = Engine(settings.docker_url, client.api.api_version)
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from exc
+    return DockerRunner(
+        client, reap_grace_s=settings.reap_grace_s, instance=settings.instance, engine=engine
+    )
 
 
 def create_worker_runner(settings: Settings, owner: str) -> SandboxRunner:
