@@ -88,11 +88,11 @@ def test_policy_mounts_are_always_read_only() -> None:
     assert mount["Type"] == "bind"
 
 
-def test_labels_carry_the_reaper_deadline() -> None:
+def test_labels_carry_the_instance_and_the_reaper_deadline() -> None:
     labels = options(labels={"agent-sandbox.execution": "ex_1"})["labels"]
     assert labels == {
         "agent-sandbox.execution": "ex_1",
-        "agent-sandbox.managed": "1",
+        "agent-sandbox.managed": "default",
         "agent-sandbox.deadline": "1000",
         "agent-sandbox.uid": str(CODE_UID),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import pytest
 
 from executor_service.sandbox.exec_output import HEADER, FrameDecoder
 from executor_service.sandbox.launcher import TRAILER_PREFIX, Job, runs_in_process
@@ -13,24 +13,39 @@ def frame(stream: int, data: bytes) -> bytes:
 
 
 def test_a_job_says_how_long_its_parts_are() -> None:
-    job = Job.create(("python", "main.py"), {"A": "1"}, b"TAR", python=True)
+    files = {"main.py": b"print(1)", "data/in.csv": b"a,b\n"}
+    job = Job.create(("python", "main.py", "x y"), {"A": "1=2"}, files, python=True)
     encoded = job.encode(b"input")
-    header, rest = encoded.split(b"\n", 1)
-    fields = json.loads(header)
-    assert fields == {
-        "nonce": job.nonce,
-        "argv": ["python", "main.py"],
-        "env": {"A": "1"},
-        "files": 3,
-        "stdin": 5,
-        "python": True,
-    }
-    assert rest == b"TARinput"
+    size, rest = encoded.split(b"\n", 1)
+    header, tail = rest[: int(size)], rest[int(size) :]
+    assert header.split(b"\x00") == [
+        job.nonce.encode(),
+        b"1",
+        b"5",
+        b"2",
+        b"main.py",
+        b"8",
+        b"data/in.csv",
+        b"4",
+        b"3",
+        b"python",
+        b"main.py",
+        b"x y",
+        b"A=1=2",
+    ]
+    assert tail == b"print(1)a,b\ninput"
+
+
+def test_a_nul_in_an_argument_or_variable_is_refused() -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        Job.create(("bash", "main.sh", "a\x00b"), {}, {}, python=False).encode(b"")
+    with pytest.raises(ValueError, match="NUL"):
+        Job.create(("bash", "main.sh"), {"A": "\x00"}, {}, python=False).encode(b"")
 
 
 def test_only_this_jobs_trailer_gives_an_exit_code() -> None:
-    job = Job.create(("bash", "main.sh"), {}, b"", python=False)
-    other = Job.create(("bash", "main.sh"), {}, b"", python=False)
+    job = Job.create(("bash", "main.sh"), {}, {}, python=False)
+    other = Job.create(("bash", "main.sh"), {}, {}, python=False)
     assert job.nonce != other.nonce
     mine = TRAILER_PREFIX + job.nonce.encode() + b" 3\n"
     assert job.exit_code(mine) == 3
@@ -39,7 +54,7 @@ def test_only_this_jobs_trailer_gives_an_exit_code() -> None:
 
 
 def test_the_trailer_is_taken_out_of_both_streams_even_split_across_frames() -> None:
-    job = Job.create(("python", "main.py"), {}, b"", python=True)
+    job = Job.create(("python", "main.py"), {}, {}, python=True)
     trailer = TRAILER_PREFIX + job.nonce.encode() + b" 0\n"
     seen: list[tuple[str, bytes]] = []
     decoder = FrameDecoder(
