@@ -5,16 +5,16 @@ reads back the status, exit code, stdout and stderr as JSON. A failing or timed-
 a normal tool result, and so are arguments the model got wrong (a message saying how to call
 the tool instead): neither ends the run. A wrong API key does, by raising.
 
-Needs the OpenAI Agents SDK (``uv sync --extra openai-agents``); this is the only module of the
-library that imports it. It works with any model the SDK drives, Responses or Chat Completions,
-because it is a plain function tool::
+Needs the OpenAI Agents SDK (``uv sync --extra openai-agents``), which only this module and
+``openai_agents_sandbox`` import. It works with any model the SDK drives, Responses or Chat
+Completions, because it is a plain function tool::
 
     async with SandboxFunctionTool(service_url, api_key, session=True) as sandbox:
         agent = Agent(name="coder", instructions="...", tools=[sandbox])
         result = await Runner.run(agent, "What is 2**100?")
 
-The SDK's own sandbox agents (``agents.sandbox``) are not backed by this service; the README
-says why.
+For the SDK's own sandbox agents (``SandboxAgent``, with their shell and file tools), the
+service is a sandbox backend instead: see ``agent_client.adapters.openai_agents_sandbox``.
 """
 
 from __future__ import annotations
