@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from executor_service.egress.rules import EgressGrant, EgressRule
 from executor_service.errors import InvalidRequest, LimitAboveCeiling
@@ -75,11 +82,13 @@ class Destination(_Closed):
     @field_validator("host")
     @classmethod
     def _not_an_address(cls, value: str | None) -> str | None:
-        if value is not None:
-            with contextlib.suppress(ValueError):
-                ipaddress.ip_address(value)
-                raise ValueError(f"{value!r} is an address: give it as cidr: {value}/32")
-        return value
+        if value is None:
+            return None
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return value  # a name, as it should be
+        raise ValueError(f"{value!r} is an address: give it as cidr: {value}/32")
 
     @field_validator("cidr")
     @classmethod
@@ -256,7 +265,16 @@ class Policy(_Closed):
                 f"{self.name!r} can run with under gVisor (its own threads count)",
                 field="limits.pids",
             )
-        return self.limits.model_copy(update=wanted)
+        # Validated, not copied: a copy would skip each limit's floor (memory_mb=1, pids=1).
+        try:
+            return Limits.model_validate({**self.limits.model_dump(), **wanted})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field_name = ".".join(str(part) for part in error["loc"])
+            raise InvalidRequest(
+                f"{field_name}={error.get('input')!r} is too small: {error['msg']}",
+                field=f"limits.{field_name}",
+            ) from exc
 
     def egress_grant(self, override: NetworkOverride | None) -> EgressGrant | None:
         """What the policy lets one execution reach, narrowed by `override`; None: no network.

@@ -8,6 +8,7 @@ import pytest
 
 from executor_service.errors import ConfigError, InvalidRequest, LimitAboveCeiling
 from executor_service.policy.loader import load_policies, load_policy
+from executor_service.policy.model import Destination
 from executor_service.sandbox.catalogue import Catalogue, load_catalogue
 from executor_service.sandbox.spec import GVISOR_MIN_PIDS, LimitsOverride
 
@@ -116,6 +117,23 @@ def test_a_request_may_tighten_but_never_loosen(tmp_path: Path) -> None:
     with pytest.raises(LimitAboveCeiling) as caught:
         policy.effective_limits(LimitsOverride(memory_mb=129))
     assert caught.value.field == "limits.memory_mb"
+
+
+@pytest.mark.parametrize(("name", "value"), [("memory_mb", 1), ("pids", 1), ("output_bytes", 1)])
+def test_a_request_may_not_go_below_a_limits_floor(tmp_path: Path, name: str, value: int) -> None:
+    """Lower is tighter, but not below what a sandbox needs to start and answer at all."""
+    policy = load_policy(write(tmp_path, "ok", GOOD))
+    with pytest.raises(InvalidRequest) as caught:
+        policy.effective_limits(LimitsOverride.model_validate({name: value}))
+    assert caught.value.field == f"limits.{name}"
+    assert "too small" in str(caught.value)
+
+
+@pytest.mark.parametrize("address", ["203.0.113.7", "10.0.0.1"])
+def test_an_allowlisted_host_may_not_be_an_address(address: str) -> None:
+    with pytest.raises(ValueError, match="is an address: give it as cidr"):
+        Destination(host=address, ports=[443])
+    assert Destination(host="pypi.org", ports=[443]).host == "pypi.org"
 
 
 def test_a_runsc_policy_needs_room_for_gvisors_threads(tmp_path: Path) -> None:
