@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 
+from agent_client.errors import SpecError
 from agent_client.messages import (
     CHAT_MESSAGE_TYPES,
     AnyMessage,
@@ -19,6 +20,16 @@ from agent_client.messages import (
     StopMessage,
     TextMessage,
     ToolCallSummaryMessage,
+)
+from agent_client.spec import (
+    AllOfCondition,
+    AnyOfCondition,
+    ConditionSpec,
+    HandoffCondition,
+    MaxMessagesCondition,
+    TextMentionCondition,
+    TimeoutCondition,
+    TokenUsageCondition,
 )
 
 _SOURCE = "termination"
@@ -40,6 +51,15 @@ class TerminationCondition(ABC):
 
     def __or__(self, other: TerminationCondition) -> TerminationCondition:
         return OrTermination(self, other)
+
+    def to_spec(self) -> ConditionSpec:
+        """This condition as it reads in a team spec, so a built team can be written back.
+
+        Raises:
+            SpecError: the condition has no spec form (it needs a live object, such as
+                ExternalTermination's button).
+        """
+        raise SpecError(f"{type(self).__name__} cannot be written in a team spec")
 
     def __and__(self, other: TerminationCondition) -> TerminationCondition:
         return AndTermination(self, other)
@@ -88,6 +108,11 @@ class MaxMessageTermination(_Latching):
         await super().reset()
         self._count = 0
 
+    def to_spec(self) -> ConditionSpec:
+        if self._include_events:
+            return super().to_spec()  # counting events has no spec form
+        return MaxMessagesCondition(type="max_messages", max_messages=self._max)
+
 
 class TextMentionTermination(_Latching):
     """Stops when an agent's message mentions ``text``.
@@ -127,6 +152,10 @@ class TextMentionTermination(_Latching):
         await super().reset()
         self._task_texts.clear()
 
+    def to_spec(self) -> ConditionSpec:
+        sources = sorted(self._sources) if self._sources is not None else None
+        return TextMentionCondition(type="text_mention", text=self._text, sources=sources)
+
 
 class HandoffTermination(_Latching):
     """Stops when an agent hands off to ``target`` (often a human outside the team)."""
@@ -142,6 +171,9 @@ class HandoffTermination(_Latching):
             if isinstance(message, HandoffMessage) and message.target == self._target:
                 return self._fire(f"Handoff to {self._target} from {message.source} detected.")
         return None
+
+    def to_spec(self) -> ConditionSpec:
+        return HandoffCondition(type="handoff", target=self._target)
 
 
 class TimeoutTermination(_Latching):
@@ -165,6 +197,9 @@ class TimeoutTermination(_Latching):
     async def reset(self) -> None:
         await super().reset()
         self._started = None
+
+    def to_spec(self) -> ConditionSpec:
+        return TimeoutCondition(type="timeout", timeout_s=self._timeout_s)
 
 
 class TokenUsageTermination(_Latching):
@@ -205,6 +240,14 @@ class TokenUsageTermination(_Latching):
     async def reset(self) -> None:
         await super().reset()
         self._usage = RequestUsage()
+
+    def to_spec(self) -> ConditionSpec:
+        return TokenUsageCondition(
+            type="token_usage",
+            max_total_tokens=self._max_total,
+            max_prompt_tokens=self._max_prompt,
+            max_completion_tokens=self._max_completion,
+        )
 
 
 class ExternalTermination(_Latching):
@@ -282,6 +325,9 @@ class OrTermination(TerminationCondition):
         self._stop = None
         await asyncio.gather(*(c.reset() for c in self._conditions))
 
+    def to_spec(self) -> ConditionSpec:
+        return AnyOfCondition(type="or", conditions=_flat_parts(self, OrTermination))
+
 
 class AndTermination(TerminationCondition):
     """Stops once every part has fired, in this batch or an earlier one."""
@@ -313,3 +359,41 @@ class AndTermination(TerminationCondition):
         self._fired.clear()
         self._stop = None
         await asyncio.gather(*(c.reset() for c in self._conditions))
+
+    def to_spec(self) -> ConditionSpec:
+        return AllOfCondition(type="and", conditions=_flat_parts(self, AndTermination))
+
+
+def _flat_parts(
+    condition: OrTermination | AndTermination, kind: type[OrTermination | AndTermination]
+) -> list[ConditionSpec]:
+    """The parts' specs, with ``a | b | c`` (built as ``(a | b) | c``) written as one list."""
+    parts: list[ConditionSpec] = []
+    for part in condition._conditions:
+        if type(part) is kind:
+            parts.extend(_flat_parts(part, kind))
+        else:
+            parts.append(part.to_spec())
+    return parts
+
+
+def condition_from_spec(spec: ConditionSpec) -> TerminationCondition:
+    """The live condition a spec node describes, nesting included."""
+    if isinstance(spec, MaxMessagesCondition):
+        return MaxMessageTermination(spec.max_messages)
+    if isinstance(spec, TextMentionCondition):
+        return TextMentionTermination(spec.text, sources=spec.sources)
+    if isinstance(spec, HandoffCondition):
+        return HandoffTermination(spec.target)
+    if isinstance(spec, TimeoutCondition):
+        return TimeoutTermination(spec.timeout_s)
+    if isinstance(spec, TokenUsageCondition):
+        return TokenUsageTermination(
+            max_total_token=spec.max_total_tokens,
+            max_prompt_token=spec.max_prompt_tokens,
+            max_completion_token=spec.max_completion_tokens,
+        )
+    parts = [condition_from_spec(part) for part in spec.conditions]
+    if isinstance(spec, AllOfCondition):
+        return AndTermination(*parts)
+    return OrTermination(*parts)

@@ -2,6 +2,10 @@
 
 The JSON Schema at agent_client/schema/team-spec.schema.json is generated from these models
 (``agent-client schema``); a test keeps the committed file current.
+
+Termination is either the first form (``TerminationSpec``: fields OR-ed together, kept so old
+specs load) or a tree of typed conditions (``ConditionSpec``) combined with ``and``/``or`` to
+any depth, the shape of ``a | (b & c)`` in code.
 """
 
 from __future__ import annotations
@@ -11,7 +15,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from agent_client.errors import SpecError
 
@@ -43,6 +57,10 @@ class ExecutorSpec(_Spec):
     policy: str | None = None
     wall_time_s: float | None = Field(default=None, gt=0)
     memory_mb: int | None = Field(default=None, gt=0)
+    collect: list[str] = Field(
+        default_factory=list,
+        description="Workspace globs whose files come back with each run's result.",
+    )
 
 
 class AssistantSpec(_Spec):
@@ -52,7 +70,11 @@ class AssistantSpec(_Spec):
     system_message: str | None = None
     model: str = Field(description="A key of `models`.")
     tools: list[str] = Field(
-        default_factory=list, description="Import paths of typed functions, 'module:function'."
+        default_factory=list,
+        description=(
+            "Names of tools registered with the builder (the studio), or, from the CLI, "
+            "import paths of typed functions, 'module:function'."
+        ),
     )
     handoffs: list[str] = Field(default_factory=list)
     reflect_on_tool_use: bool = False
@@ -81,7 +103,7 @@ AgentSpec = Annotated[AssistantSpec | CodeExecutorSpec | UserProxySpec, Field(di
 
 
 class TerminationSpec(_Spec):
-    """Conditions OR-ed together: the first to fire stops the run."""
+    """The first form: conditions OR-ed together, the first to fire stops the run."""
 
     max_messages: int | None = Field(default=None, ge=1)
     text_mention: str | None = None
@@ -89,6 +111,120 @@ class TerminationSpec(_Spec):
     handoff_target: str | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     max_total_tokens: int | None = Field(default=None, ge=1)
+
+    def as_condition(self) -> ConditionSpec | None:
+        """The same stop rule as a condition tree (an ``or`` of the fields set)."""
+        parts: list[ConditionSpec] = []
+        if self.max_messages is not None:
+            parts.append(MaxMessagesCondition(type="max_messages", max_messages=self.max_messages))
+        if self.text_mention is not None:
+            parts.append(
+                TextMentionCondition(
+                    type="text_mention", text=self.text_mention, sources=self.text_mention_sources
+                )
+            )
+        if self.handoff_target is not None:
+            parts.append(HandoffCondition(type="handoff", target=self.handoff_target))
+        if self.timeout_s is not None:
+            parts.append(TimeoutCondition(type="timeout", timeout_s=self.timeout_s))
+        if self.max_total_tokens is not None:
+            parts.append(
+                TokenUsageCondition(type="token_usage", max_total_tokens=self.max_total_tokens)
+            )
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return AnyOfCondition(type="or", conditions=parts)
+
+
+class MaxMessagesCondition(_Spec):
+    """Stops after this many chat messages (the task counts)."""
+
+    type: Literal["max_messages"]
+    max_messages: int = Field(ge=1)
+
+
+class TextMentionCondition(_Spec):
+    """Stops when an agent (one of ``sources``, if given) writes ``text``."""
+
+    type: Literal["text_mention"]
+    text: str = Field(min_length=1)
+    sources: list[str] | None = None
+
+
+class HandoffCondition(_Spec):
+    """Stops when an agent hands off to ``target``."""
+
+    type: Literal["handoff"]
+    target: str = Field(min_length=1)
+
+
+class TimeoutCondition(_Spec):
+    """Stops at the first check after ``timeout_s`` seconds."""
+
+    type: Literal["timeout"]
+    timeout_s: float = Field(gt=0)
+
+
+class TokenUsageCondition(_Spec):
+    """Stops once the models' tokens reach any limit given."""
+
+    type: Literal["token_usage"]
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    max_prompt_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> TokenUsageCondition:
+        if (
+            self.max_total_tokens is None
+            and self.max_prompt_tokens is None
+            and self.max_completion_tokens is None
+        ):
+            raise ValueError("give at least one of max_total_tokens, max_prompt_tokens, ...")
+        return self
+
+
+class AllOfCondition(_Spec):
+    """Stops once every part has fired (``a & b``)."""
+
+    type: Literal["and"]
+    conditions: list[ConditionSpec] = Field(min_length=2)
+
+
+class AnyOfCondition(_Spec):
+    """Stops when any part fires (``a | b``)."""
+
+    type: Literal["or"]
+    conditions: list[ConditionSpec] = Field(min_length=2)
+
+
+ConditionSpec = Annotated[
+    MaxMessagesCondition
+    | TextMentionCondition
+    | HandoffCondition
+    | TimeoutCondition
+    | TokenUsageCondition
+    | AllOfCondition
+    | AnyOfCondition,
+    Field(discriminator="type"),
+]
+AllOfCondition.model_rebuild()
+AnyOfCondition.model_rebuild()
+
+
+def _termination_form(value: object) -> str:
+    """Which form a termination is: a tree node names its ``type``; the first form never does."""
+    if isinstance(value, dict):
+        return "tree" if "type" in value else "flat"
+    return "flat" if isinstance(value, TerminationSpec) else "tree"
+
+
+TerminationField = Annotated[
+    Annotated[ConditionSpec, Tag("tree")] | Annotated[TerminationSpec, Tag("flat")],
+    Discriminator(_termination_form),
+]
 
 
 class TeamSettings(_Spec):
@@ -110,43 +246,156 @@ class TeamSpec(_Spec):
     models: dict[str, ModelSpec]
     agents: list[AgentSpec] = Field(default_factory=list)
     team: TeamSettings
-    termination: TerminationSpec = Field(default_factory=TerminationSpec)
+    termination: TerminationField | None = Field(
+        default=None,
+        description=(
+            "A condition tree ({type: or, conditions: [...]}, nesting allowed), or the first "
+            "form: an object whose fields are OR-ed."
+        ),
+    )
     executor: ExecutorSpec | None = None
 
+    @property
+    def stop_condition(self) -> ConditionSpec | None:
+        """The termination as a condition tree, whichever form the spec used."""
+        if isinstance(self.termination, TerminationSpec):
+            return self.termination.as_condition()
+        return self.termination
+
     @model_validator(mode="after")
-    def _references(self) -> TeamSpec:
-        names = [a.name for a in self.agents]
-        if len(set(names)) != len(names):
-            raise ValueError(f"agent names must be unique: {names}")
-        for agent in self.agents:
-            if isinstance(agent, AssistantSpec) and agent.model not in self.models:
-                raise ValueError(f"agent {agent.name} uses unknown model {agent.model!r}")
-        needs_executor = self.team.type == "planner_coder_reviewer" or any(
-            isinstance(a, CodeExecutorSpec) for a in self.agents
-        )
-        if needs_executor and self.executor is None:
-            raise ValueError("this team runs code: give an `executor`")
-        if self.team.type == "planner_coder_reviewer":
-            if self.team.model is None or self.team.model not in self.models:
-                raise ValueError("planner_coder_reviewer needs team.model naming one of `models`")
-        else:
-            if not self.agents:
-                raise ValueError("give at least one agent")
-            if self.team.type == "selector" and self.team.model not in self.models:
-                raise ValueError("a selector team needs team.model naming one of `models`")
-            t = self.termination
-            if self.team.max_turns is None and not any(
-                v is not None
-                for v in (
-                    t.max_messages,
-                    t.text_mention,
-                    t.handoff_target,
-                    t.timeout_s,
-                    t.max_total_tokens,
-                )
-            ):
-                raise ValueError("give a termination condition or team.max_turns")
+    def _references(self, info: ValidationInfo) -> TeamSpec:
+        if isinstance(info.context, dict) and info.context.get(DEFER_REFERENCES):
+            return self
+        problems = reference_problems(self)
+        if problems:
+            raise ValueError("; ".join(f"{p.path}: {p.message}" for p in problems))
         return self
+
+
+# Validation context key: skip the cross-field checks so ``spec_problems`` can report each at
+# the field it concerns instead of one error at the root.
+DEFER_REFERENCES = "defer_references"
+
+
+class SpecProblem(BaseModel):
+    """One thing wrong with a spec, at a dotted path (``agents.1.model``; ``""`` for the root)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    message: str
+
+
+def reference_problems(spec: TeamSpec) -> list[SpecProblem]:
+    """What is wrong across fields (names, references, required parts), each at its field."""
+    problems: list[SpecProblem] = []
+    seen: set[str] = set()
+    for index, agent in enumerate(spec.agents):
+        if agent.name in seen:
+            problems.append(
+                SpecProblem(path=f"agents.{index}.name", message="agent names must be unique")
+            )
+        seen.add(agent.name)
+        if isinstance(agent, AssistantSpec) and agent.model not in spec.models:
+            problems.append(
+                SpecProblem(
+                    path=f"agents.{index}.model",
+                    message=f"agent {agent.name} uses unknown model {agent.model!r}",
+                )
+            )
+    needs_executor = spec.team.type == "planner_coder_reviewer" or any(
+        isinstance(a, CodeExecutorSpec) for a in spec.agents
+    )
+    if needs_executor and spec.executor is None:
+        problems.append(
+            SpecProblem(path="executor", message="this team runs code: give an `executor`")
+        )
+    if spec.team.type == "planner_coder_reviewer":
+        if spec.team.model is None or spec.team.model not in spec.models:
+            problems.append(
+                SpecProblem(
+                    path="team.model",
+                    message="planner_coder_reviewer needs team.model naming one of `models`",
+                )
+            )
+        return problems
+    if not spec.agents:
+        problems.append(SpecProblem(path="agents", message="give at least one agent"))
+    if spec.team.type == "selector" and spec.team.model not in spec.models:
+        problems.append(
+            SpecProblem(
+                path="team.model",
+                message="a selector team needs team.model naming one of `models`",
+            )
+        )
+    if spec.team.max_turns is None and spec.stop_condition is None:
+        problems.append(
+            SpecProblem(
+                path="termination", message="give a termination condition or team.max_turns"
+            )
+        )
+    return problems
+
+
+def spec_problems(raw: object) -> tuple[TeamSpec | None, list[SpecProblem]]:
+    """Validate ``raw`` (parsed JSON/YAML) and say what is wrong, field by field.
+
+    Returns:
+        The spec when it is valid (and no problems), else None and every problem found.
+    """
+    try:
+        spec = TeamSpec.model_validate(raw, context={DEFER_REFERENCES: True})
+    except ValidationError as exc:
+        return None, [
+            SpecProblem(path=".".join(str(p) for p in _error_loc(e)), message=e["msg"])
+            for e in exc.errors()
+        ]
+    problems = reference_problems(spec)
+    return (None, problems) if problems else (spec, [])
+
+
+def _error_loc(error: ErrorDetails) -> tuple[int | str, ...]:
+    loc = _field_loc(error["loc"])
+    # An unknown ``type`` is the type field's fault, which is where a form shows it.
+    return (*loc, "type") if error["type"] == "union_tag_invalid" else loc
+
+
+def _field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A location without pydantic's union-branch tags (``tree``, ``assistant``, ``or``, ...).
+
+    Keeping them would point a form at a path that does not exist in the document. A tag is
+    only ever the part right after a union's own place, so field names that equal a tag
+    (``max_messages``) are kept.
+    """
+    out: list[int | str] = []
+    expect_tag = False
+    for part in loc:
+        if expect_tag and isinstance(part, str) and part in _UNION_TAGS:
+            expect_tag = part == "tree"  # the tree's own tag (``or``, ``timeout``) follows
+            continue
+        expect_tag = part == "termination" or (
+            isinstance(part, int) and bool(out) and out[-1] in ("agents", "conditions")
+        )
+        out.append(part)
+    return tuple(out)
+
+
+_UNION_TAGS = frozenset(
+    {
+        "tree",
+        "flat",
+        "assistant",
+        "code_executor",
+        "user_proxy",
+        "max_messages",
+        "text_mention",
+        "handoff",
+        "timeout",
+        "token_usage",
+        "and",
+        "or",
+    }
+)
 
 
 def load_spec(path: Path) -> TeamSpec:

@@ -1,4 +1,9 @@
-"""Building a live team from a TeamSpec: clients opened, tools imported, closed on exit."""
+"""Building a live team from a TeamSpec: clients opened, tools resolved, closed on exit.
+
+Tools come from a registry when the caller gives one (the studio: names only, so a page can
+never make the process import an arbitrary module), else from ``module:function`` imports (the
+CLI, whose spec files the operator wrote).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,7 @@ from agent_client.agents.assistant import AssistantAgent
 from agent_client.agents.base import BaseChatAgent
 from agent_client.agents.code_executor import CodeExecutorAgent
 from agent_client.agents.user_proxy import InputFunc, UserProxyAgent
-from agent_client.conditions import (
-    HandoffTermination,
-    MaxMessageTermination,
-    TerminationCondition,
-    TextMentionTermination,
-    TimeoutTermination,
-    TokenUsageTermination,
-)
+from agent_client.conditions import TerminationCondition, condition_from_spec
 from agent_client.errors import SpecError
 from agent_client.executors.remote import RemoteExecutor
 from agent_client.models.openai_client import OpenAIModelClient
@@ -27,7 +25,7 @@ from agent_client.service.models import LimitsOverride
 from agent_client.spec import (
     AssistantSpec,
     CodeExecutorSpec,
-    ExecutorSpec,
+    ConditionSpec,
     ModelSpec,
     TeamSpec,
     TerminationSpec,
@@ -39,6 +37,9 @@ from agent_client.teams.round_robin import RoundRobinGroupChat
 from agent_client.teams.selector import SelectorGroupChat
 from agent_client.teams.swarm import Swarm
 
+ToolRegistry = Mapping[str, Callable[..., Any]]
+ExecutionClientFactory = Callable[[str, str], ExecutionClient]
+
 
 @asynccontextmanager
 async def open_team(
@@ -46,6 +47,8 @@ async def open_team(
     *,
     env: Mapping[str, str],
     input_func: InputFunc = input,
+    tools: ToolRegistry | None = None,
+    execution_client: ExecutionClientFactory = ExecutionClient,
 ) -> AsyncIterator[BaseGroupChat]:
     """The team a spec describes, with its clients closed when the block ends.
 
@@ -53,9 +56,12 @@ async def open_team(
         env: where ``api_key_env`` names are looked up (the CLI passes ``os.environ``; the
             library never reads the environment itself).
         input_func: what user_proxy agents ask.
+        tools: the only tools a spec may name, by name; None imports ``module:function``.
+        execution_client: builds the sandbox client from (service URL, key); the studio gives
+            one that also reports every execution it sees.
 
     Raises:
-        SpecError: a named env var is unset or a tool cannot be imported.
+        SpecError: a named env var is unset, or a tool is not registered or cannot be imported.
     """
     async with AsyncExitStack() as stack:
         models: dict[str, OpenAIModelClient] = {}
@@ -64,16 +70,20 @@ async def open_team(
             stack.push_async_callback(models[key].close)
         executor: RemoteExecutor | None = None
         if spec.executor is not None:
-            client = await stack.enter_async_context(_execution_client(spec.executor, env))
+            key = _secret(env, spec.executor.api_key_env, "executor")
+            client = await stack.enter_async_context(
+                execution_client(spec.executor.service_url, key)
+            )
             executor = RemoteExecutor(
                 client,
                 policy=spec.executor.policy,
                 limits=LimitsOverride(
                     wall_time_s=spec.executor.wall_time_s, memory_mb=spec.executor.memory_mb
                 ),
+                collect=spec.executor.collect,
             )
             stack.push_async_callback(executor.stop)
-        yield _team(spec, models, executor, input_func)
+        yield _team(spec, models, executor, input_func, tools)
 
 
 def _team(
@@ -81,6 +91,7 @@ def _team(
     models: Mapping[str, OpenAIModelClient],
     executor: RemoteExecutor | None,
     input_func: InputFunc,
+    tools: ToolRegistry | None,
 ) -> BaseGroupChat:
     termination = termination_from_spec(spec.termination)
     settings = spec.team
@@ -93,7 +104,7 @@ def _team(
             max_rounds=settings.max_rounds,
             extra_termination=termination,
         )
-    agents = [_agent(a, models, executor, input_func) for a in spec.agents]
+    agents = [_agent(a, models, executor, input_func, tools) for a in spec.agents]
     if settings.type == "round_robin":
         return RoundRobinGroupChat(
             agents, termination_condition=termination, max_turns=settings.max_turns
@@ -112,24 +123,12 @@ def _team(
     )
 
 
-def termination_from_spec(spec: TerminationSpec) -> TerminationCondition | None:
-    parts: list[TerminationCondition] = []
-    if spec.max_messages is not None:
-        parts.append(MaxMessageTermination(spec.max_messages))
-    if spec.text_mention is not None:
-        parts.append(TextMentionTermination(spec.text_mention, sources=spec.text_mention_sources))
-    if spec.handoff_target is not None:
-        parts.append(HandoffTermination(spec.handoff_target))
-    if spec.timeout_s is not None:
-        parts.append(TimeoutTermination(spec.timeout_s))
-    if spec.max_total_tokens is not None:
-        parts.append(TokenUsageTermination(max_total_token=spec.max_total_tokens))
-    if not parts:
-        return None
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = combined | part
-    return combined
+def termination_from_spec(
+    spec: ConditionSpec | TerminationSpec | None,
+) -> TerminationCondition | None:
+    """The live condition of either termination form (None: the spec sets none)."""
+    tree = spec.as_condition() if isinstance(spec, TerminationSpec) else spec
+    return condition_from_spec(tree) if tree is not None else None
 
 
 def _agent(
@@ -137,12 +136,13 @@ def _agent(
     models: Mapping[str, OpenAIModelClient],
     executor: RemoteExecutor | None,
     input_func: InputFunc,
+    tools: ToolRegistry | None,
 ) -> BaseChatAgent:
     if isinstance(spec, AssistantSpec):
         return AssistantAgent(
             spec.name,
             models[spec.model],
-            tools=[import_tool(path) for path in spec.tools],
+            tools=[_tool(name, tools) for name in spec.tools],
             handoffs=spec.handoffs,
             description=spec.description,
             system_message=spec.system_message,
@@ -162,6 +162,15 @@ def _agent(
             sources=spec.sources,
         )
     return UserProxyAgent(spec.name, input_func, description=spec.description)
+
+
+def _tool(name: str, registry: ToolRegistry | None) -> Callable[..., Any]:
+    if registry is None:
+        return import_tool(name)
+    if name not in registry:
+        known = ", ".join(sorted(registry)) or "none"
+        raise SpecError(f"tool {name!r} is not registered (registered: {known})")
+    return registry[name]
 
 
 def import_tool(path: str) -> Callable[..., Any]:
@@ -199,7 +208,3 @@ def _model_client(spec: ModelSpec, env: Mapping[str, str]) -> OpenAIModelClient:
         max_retries=spec.max_retries,
         temperature=spec.temperature,
     )
-
-
-def _execution_client(spec: ExecutorSpec, env: Mapping[str, str]) -> ExecutionClient:
-    return ExecutionClient(spec.service_url, _secret(env, spec.api_key_env, "executor"))
