@@ -36,7 +36,8 @@ check mypy uv run --frozen mypy
 # The test fake must fit the runner protocol as the real runners do (as_sandbox_runner says so).
 check mypy-fakes uv run --frozen mypy tests/unit/service/fake_runner.py
 check lint-imports uv run --frozen lint-imports
-check pytest uv run --frozen pytest tests
+# `llm` needs the local model server and minutes per test: opt-in (README, "Local model").
+check pytest uv run --frozen pytest tests -m "not llm"
 
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "[test] FAILED: ${failed[*]} (total $((SECONDS - started)) s)"
