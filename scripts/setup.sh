@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes this machine ready to run and test agent-sandbox: uv and the Python environment, a Docker
-# engine, Redis, what an offline Debian base needs, the example data, and the sandbox images.
+# engine, Redis, what an offline Debian base needs, the example data, headless Chromium for the
+# browser tests, and the sandbox images.
 #
 # As root on a fresh Debian 12 it installs and starts what is missing (no systemd needed). As a
 # user with Docker already running it uses what is there and installs nothing system-wide.
@@ -330,6 +331,20 @@ CSV
     fi
 }
 
+# 5b. Headless Chromium and its driver, for the tests that load pages in a real browser (/docs,
+# the studio); Selenium is given the driver's path, so it never downloads one.
+step_browser() {
+    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+        say browser "chromium and chromedriver present"
+    elif is_root; then
+        apt_install chromium chromium-driver
+        say browser "installed Debian's chromium and chromium-driver"
+    else
+        incomplete+=("chromium and chromedriver (browser tests): apt-get install chromium chromium-driver")
+        say browser "skipped: installing chromium needs root"
+    fi
+}
+
 # 6. The sandbox images; the builder skips those whose sources did not change.
 step_images() {
     mkdir -p .state
@@ -351,6 +366,7 @@ step_runsc
 step_redis
 step_base
 step_data
+step_browser
 step_images
 
 if [ "${#incomplete[@]}" -gt 0 ]; then

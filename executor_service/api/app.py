@@ -9,6 +9,7 @@ from dataclasses import replace
 import anyio.to_thread
 from celery import Celery
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import Route
 
 from executor_service import __version__
@@ -63,7 +64,10 @@ def create_app(
         async with mcp.running():
             yield
 
-    app = FastAPI(
+    # /docs loads Swagger UI from the API itself (/static-offline-docs), not from a CDN, so it
+    # works on a machine without internet. No /redoc: ReDoc's bundle still fetches its logo online.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="agent-sandbox execution service",
         version=__version__,
         description="Runs untrusted code from AI agents in hardened, throw-away sandboxes.",
