@@ -10,6 +10,7 @@
     │   │   ├── SessionBusy        409 session_busy: the session runs another execution (retry)
     │   │   └── SessionEnded       409 session_ended: expired or deleted (open a new one)
     │   ├── PayloadTooLarge        413 payload_too_large
+    │   ├── UnsupportedMediaType   415 unsupported_media_type (a client bug: body not JSON)
     │   ├── ValidationFailed       422 validation_error (.field is the dotted location)
     │   ├── InvalidRequest         422 invalid_request
     │   │   ├── LimitAboveCeiling  422 limit_above_ceiling
@@ -105,6 +106,11 @@ class SessionEnded(Conflict):
 class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
     default_status = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    code = "unsupported_media_type"
+    default_status = 415
 
 
 class ValidationFailed(ServiceError):
@@ -208,6 +214,7 @@ SERVICE_ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         SessionBusy,
         SessionEnded,
         PayloadTooLarge,
+        UnsupportedMediaType,
         ValidationFailed,
         InvalidRequest,
         LimitAboveCeiling,

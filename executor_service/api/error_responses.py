@@ -39,7 +39,10 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    415: "unsupported_media_type",
 }
+
+JSON_HINT = "send the body as JSON with the header Content-Type: application/json"
 
 
 # (status, code, message, field) -> the status and JSON body a protocol's clients expect.
@@ -84,6 +87,43 @@ def _field(loc: tuple[Any, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _position(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def _unreadable_body(request: Request, exc: RequestValidationError) -> tuple[int, str] | None:
+    """(status, message) when the body could not be read as JSON at all, else None.
+
+    FastAPI reports these as schema errors that mislead: a body sent without a JSON content
+    type is kept as bytes ("body: Input should be a valid dictionary"), and a JSON syntax error
+    puts the character offset where a field name goes ("body.22"). Both say here what to fix.
+    """
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+        text = exc.body if isinstance(exc.body, str) else ""
+        reason = str(first.get("ctx", {}).get("error", "invalid syntax"))
+        return 422, f"the body is not valid JSON: {reason} at {_position(text, loc[1])}"
+    if loc != ("body",):
+        return None
+    content_type = request.headers.get("content-type", "")
+    if isinstance(exc.body, bytes) and not _is_json(content_type):
+        sent = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+        return 415, f"the body was sent with {sent}; {JSON_HINT}"
+    if first.get("type") == "missing":
+        return 422, f"the request has no body; {JSON_HINT}"
+    return None
+
+
 def install_error_handlers(app: FastAPI, shapes: Sequence[ErrorShape] = ()) -> None:
     """`shapes`: the foreign protocols' error forms by path prefix; any other path gets ours."""
 
@@ -105,6 +145,11 @@ def install_error_handlers(app: FastAPI, shapes: Sequence[ErrorShape] = ()) -> N
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = _unreadable_body(request, exc)
+        if unreadable is not None:
+            status, text = unreadable
+            code = "validation_error" if status == 422 else HTTP_CODES[status]
+            return error_response(status, code, text, shape=shape(request))
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         field = _field(tuple(first.get("loc", ())))
         message = str(first.get("msg", "invalid request"))
