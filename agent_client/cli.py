@@ -17,11 +17,12 @@ from pathlib import Path
 from rich.console import Console
 
 from agent_client.console import console
-from agent_client.errors import AgentClientError
+from agent_client.errors import AgentClientError, ModelError
 from agent_client.executors.remote import RemoteExecutor
 from agent_client.models.openai_client import OpenAIModelClient
 from agent_client.service.client import ExecutionClient
 from agent_client.spec import load_spec, team_spec_schema
+from agent_client.studio import command as studio_command
 from agent_client.team_builder import open_team
 from agent_client.teams.planner_coder_reviewer import planner_coder_reviewer
 
@@ -32,11 +33,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         sys.stdout.write(team_spec_schema())
         return 0
+    if args.command == "studio":
+        return studio_command.run(args)
     out = Console()
     try:
         return asyncio.run(_run(args, out))
     except AgentClientError as exc:
         out.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        if isinstance(exc, ModelError) and exc.status_code is None:  # no HTTP answer at all
+            where = args.base_url or "the spec's base_url"
+            out.print(
+                f"the model server at {where} did not answer (not running, or slower than the "
+                "client's timeout); `bash scripts/local-model.sh` starts a local one",
+                highlight=False,
+            )
         return 1
     except KeyboardInterrupt:
         return 130
@@ -95,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", default=None, help="sandbox policy (preset)")
     run.add_argument("--max-rounds", type=int, default=5)
     sub.add_parser("schema", help="print the team-spec JSON Schema")
+    studio_command.add_parser(sub)
     return parser
 
 
