@@ -11,7 +11,8 @@
 # what it did not create; the images stay, tagged :compose-check, as the cache of the next run.
 #
 # Needs: scripts/setup.sh done (the sandbox images and the Debian base), docker-compose (Debian's
-# 1.29) or `docker compose`, curl, and Debian 12's python3 (see deploy/wheels.sh).
+# 1.29) or `docker compose` (COMPOSE_CHECK_COMPOSE names another binary), curl, and Debian 12's
+# python3 (see deploy/wheels.sh).
 # Exit status: 0 passed, 1 failed, 2 a prerequisite is missing.
 set -euo pipefail
 
@@ -30,7 +31,9 @@ need() {
     exit 2
 }
 
-if command -v docker-compose >/dev/null 2>&1; then
+if [ -n "${COMPOSE_CHECK_COMPOSE:-}" ]; then
+    read -r -a COMPOSE <<<"$COMPOSE_CHECK_COMPOSE" # e.g. "docker compose", to try the other one
+elif command -v docker-compose >/dev/null 2>&1; then
     COMPOSE=(docker-compose)
 elif docker compose version >/dev/null 2>&1; then
     COMPOSE=(docker compose)
@@ -58,6 +61,7 @@ PROJECT="ascheck$$$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 EGRESS_PARENT=/run/agent-sandbox/$PROJECT
 mkdir -p "$EGRESS_PARENT" 2>/dev/null || EGRESS_PARENT=$(mktemp -d "${TMPDIR:-/tmp}/$PROJECT.XXXX")
+LOG=$EGRESS_PARENT/compose.log # the builder's and up's chatter, shown only when they fail
 export AGENT_SANDBOX_BASE_IMAGE AGENT_SANDBOX_PORT=$PORT AGENT_SANDBOX_INSTANCE=$PROJECT \
     AGENT_SANDBOX_EGRESS_DIR=$EGRESS_PARENT/egress AGENT_SANDBOX_TAG=compose-check
 compose() { "${COMPOSE[@]}" --project-name "$PROJECT" --file "$ROOT/compose.yaml" "$@"; }
@@ -102,11 +106,11 @@ trap 'exit 130' INT TERM
 
 began=$SECONDS
 bash deploy/wheels.sh
-compose build --quiet
+compose build --quiet >"$LOG" 2>&1 || fail "building the images: $(tail -n 30 "$LOG")"
 say "wheels and images in $((SECONDS - began)) s"
 
 began=$SECONDS
-compose up --detach 2>&1 | { grep -vE '^(Creating|Starting)' || true; }
+compose up --detach >"$LOG" 2>&1 || fail "docker-compose up: $(tail -n 30 "$LOG")"
 mapfile -t ids < <(compose ps -q)
 expected=${#ids[@]}
 [ -n "$(compose ps -q worker)" ] || fail "no worker container was created"
