@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from agent_client.console import console
-from agent_client.errors import AgentClientError
+from agent_client.errors import AgentClientError, ModelError
 from agent_client.executors.remote import RemoteExecutor
 from agent_client.models.openai_client import OpenAIModelClient
 from agent_client.service.client import ExecutionClient
@@ -40,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run(args, out))
     except AgentClientError as exc:
         out.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        if isinstance(exc, ModelError) and exc.status_code is None:  # no HTTP answer at all
+            where = args.base_url or "the spec's base_url"
+            out.print(
+                f"the model server at {where} did not answer (not running, or slower than the "
+                "client's timeout); `bash scripts/local-model.sh` starts a local one",
+                highlight=False,
+            )
         return 1
     except KeyboardInterrupt:
         return 130
