@@ -152,8 +152,8 @@ ports=$(inspect api '{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{.Ho
 say "hardening as declared: api read-only, no capabilities, user 10001, no socket, 127.0.0.1 only"
 
 # A key the way the README tells an operator to make one.
-key=$(compose exec -T api executor-service keys create --tenant compose-check | tr -d '\r')
-case "$key" in ask_*) ;; *) fail "keys create printed no key: $key" ;; esac
+key=$(compose exec -T api executor-service keys create --tenant compose-check 2>"$LOG" | tr -d '\r')
+case "$key" in ask_*) ;; *) fail "keys create printed no key: $key $(cat "$LOG")" ;; esac
 answer=$(curl -s --max-time 60 "http://127.0.0.1:$PORT/v1/executions" \
     -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
     -d '{"language": "python", "code": "print(1)", "wait": true}')
