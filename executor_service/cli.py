@@ -9,23 +9,44 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from executor_service import __version__
 from executor_service.errors import ConfigError, InvalidRequest, ServiceError
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.plan import Planner
 from executor_service.jobs.redis_store import redis_stores
-from executor_service.jobs.tenant import ApiKey, new_key
+from executor_service.jobs.store import KeyStore
+from executor_service.jobs.tenant import KEY_PREFIX, ApiKey, new_key
 from executor_service.logging import configure_logging
 from executor_service.settings import Settings
 
 # The key `executor-service mcp` acts as: a secret, so never a command-line argument.
 MCP_KEY_VARIABLE = "EXECUTOR_MCP_API_KEY"
+# Where `serve` and `up` keep this state directory's key (README: export KEY=$(cat ...)).
+FIRST_KEY_FILE = "first-key"
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def _add_listen_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", help="address the API binds (default: EXECUTOR_HOST, 127.0.0.1)")
+    command.add_argument(
+        "--port", type=_port, help="port of the API (default: EXECUTOR_PORT, 8000)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="executor-service", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP API (uvicorn)")
+    serve = commands.add_parser("serve", help="run the HTTP API (uvicorn)")
+    _add_listen_options(serve)
     worker = commands.add_parser("worker", help="run a Celery worker that executes code")
     worker.add_argument("--concurrency", type=int, help="parallel executions (default: settings)")
     worker.add_argument(
@@ -33,9 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     up = commands.add_parser("up", help="a worker subprocess and the API: the one start command")
     up.add_argument("--concurrency", type=int)
+    _add_listen_options(up)
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="create a key and print it once")
+    create = key_commands.add_parser(
+        "create", help="create a key and print it once (the key alone on stdout, notes on stderr)"
+    )
     create.add_argument("--tenant", required=True)
     create.add_argument("--policies", help="comma-separated policy names (default: all)")
     create.add_argument("--max-concurrency", type=int, default=8, help="queued or running")
@@ -44,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--max-stored-bytes", type=int, default=512 * 1024 * 1024, help="bytes of kept results"
     )
-    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
-    revoke.add_argument("key_id")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id (or the key itself)")
+    revoke.add_argument("key_id", help="the id `keys list` shows; a whole key works too")
     key_commands.add_parser("list", help="list keys (ids and tenants, never the keys)")
     images = commands.add_parser("images", help="sandbox images")
     image_commands = images.add_subparsers(dest="images_command", required=True)
@@ -60,7 +84,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    # Flags win over EXECUTOR_* variables; passed to Settings so they are validated the same way.
+    overrides: dict[str, Any] = {
+        name: value for name in ("host", "port") if (value := getattr(args, name, None)) is not None
+    }
+    settings = Settings(**overrides)
     configure_logging(settings)
     try:
         return _run(args, settings)
@@ -164,8 +192,9 @@ def _up(settings: Settings, concurrency: int | None) -> int:
         command.append(f"--concurrency={concurrency}")
     worker = subprocess.Popen(command)  # noqa: S603 - our own module, fixed arguments
     print(f"agent-sandbox API on http://{settings.host}:{settings.port}", flush=True)
-    if key is None:
-        print(f"API key: see {settings.state_dir / 'first-key'} or `keys create`", flush=True)
+    path = settings.state_dir / FIRST_KEY_FILE
+    if key is None and path.exists():
+        print(f"API key: in {path} (export KEY=$(cat {path}))", flush=True)
     # uvicorn re-raises the SIGTERM it caught once it has shut down; make that an exit that runs
     # the `finally` below, so the worker is never left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -180,21 +209,82 @@ def _up(settings: Settings, concurrency: int | None) -> int:
 
 
 def ensure_first_key(settings: Settings) -> str | None:
-    """On the very first start, make a key for tenant "default", print it once, keep it 0600."""
+    """Make sure this state directory holds a key its Redis knows; return a key made now.
+
+    The first start on a Redis makes its first key. Later checkouts (state directories) on the
+    same Redis used to get nothing, so the README's `export KEY=$(cat .state/first-key)` read a
+    missing file and answered 401: each state directory without a key now gets one of its own,
+    of tenant "default" like the first. Whoever can start the service can reach its Redis and
+    make keys anyway, so this grants nothing new. A key already in the file that the Redis does
+    not know (revoked, or made for another Redis) is never replaced, so a revocation sticks;
+    the message says how to get a new one.
+    """
+    path = settings.state_dir / FIRST_KEY_FILE
     keys = redis_stores(settings)[0].keys
+    kept = path.read_text().strip() if path.exists() else None
+    if kept and keys.get(kept) is not None:
+        return None
     key_id, key = new_key()
     record = ApiKey(key_id=key_id, tenant="default", policies=None, created_at=utcnow())
-    if not keys.create_first(key, record):
+    if keys.create_first(key, record):
+        _write_key(path, key, replace=True)
+        _announce(key, path, "the first API key of this Redis (tenant 'default')")
+        return key
+    if kept:
+        print(
+            f"warning: the key in {path} is unknown to this service's Redis (revoked, or made "
+            "for another Redis). Make one with `executor-service keys create --tenant default` "
+            "and write it there, or delete the file and the next start makes one.",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.state_dir / "first-key"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if not _claim_state_dir(keys, path, key, record):
+        return None
+    _announce(key, path, "an API key for this state directory (tenant 'default')")
+    return key
+
+
+def _claim_state_dir(keys: KeyStore, path: Path, key: str, record: ApiKey) -> bool:
+    """Add the key, then write it only if no other start wrote the file meanwhile."""
+    keys.add(key, record)
+    if _write_key(path, key, replace=False):
+        return True
+    keys.revoke(record.key_id)  # another process made this directory's key first
+    return False
+
+
+def _write_key(path: Path, key: str, *, replace: bool) -> bool:
+    """Write the key mode 0600; without `replace`, False if the file already exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return False
     with os.fdopen(descriptor, "w") as handle:
         handle.write(key + "\n")
     os.chmod(path, 0o600)
-    print(f"Created the first API key (tenant 'default'); it is shown once:\n{key}", flush=True)
-    print(f"(also written to {path}, mode 0600)", flush=True)
-    return key
+    return True
+
+
+def _announce(key: str, path: Path, what: str) -> None:
+    print(f"Created {what}; it is shown once:\n{key}", flush=True)
+    print(f"(also written to {path}, mode 0600: export KEY=$(cat {path}))", flush=True)
+
+
+def _shown(text: str) -> str:
+    """A key cut to its public prefix (`ask_<id>_`) so it never reaches a terminal or a log."""
+    parts = text.split("_", 2)
+    if text.startswith(KEY_PREFIX + "_") and len(parts) == 3:
+        return f"{parts[0]}_{parts[1]}_…"
+    return text
+
+
+def _key_id(text: str) -> str:
+    """A key id, or the id a whole key carries (keys embed their id: `ask_<id>_<secret>`)."""
+    parts = text.split("_", 2)
+    return parts[1] if text.startswith(KEY_PREFIX + "_") and len(parts) == 3 else text
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,19 +311,30 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
             created_at=utcnow(),
         )
         keys.add(key, record)
+        allowed = ",".join(policies) if policies is not None else "all"
+        # The key alone on stdout, so `KEY=$(executor-service keys create ...)` captures it.
+        print(
+            f"Created key {key_id} for tenant {args.tenant!r} (policies: {allowed}). "
+            "It is shown once, here; only its hash is stored. Revoke it with "
+            f"`executor-service keys revoke {key_id}`.",
+            file=sys.stderr,
+            flush=True,
+        )
         print(key)
         return 0
     if args.keys_command == "revoke":
-        if keys.revoke(args.key_id):
-            print(f"revoked {args.key_id}")
+        key_id = _key_id(args.key_id)
+        if keys.revoke(key_id):
+            print(f"revoked {key_id}")
             return 0
-        print(f"no key {args.key_id}", file=sys.stderr)
+        print(f"no key with id {_shown(args.key_id)} (see `keys list`)", file=sys.stderr)
         return 1
+    print("KEY_ID\tTENANT\tPOLICIES\tMAX_CONCURRENCY\tCREATED_AT")
     for record in keys.all():
         allowed = ",".join(record.policies) if record.policies is not None else "*"
         print(
-            f"{record.key_id}\t{record.tenant}\tpolicies={allowed}\t"
-            f"max_concurrency={record.max_concurrency}\t{record.created_at.isoformat()}"
+            f"{record.key_id}\t{record.tenant}\t{allowed}\t"
+            f"{record.max_concurrency}\t{record.created_at.isoformat()}"
         )
     return 0
 
