@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 from agent_client.console import console
@@ -52,16 +54,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+LOCAL_MODEL_HINT = "`bash scripts/local-model.sh` starts a local one"
+LOCAL_SERVICE_HINT = "`bash scripts/start.sh` starts it"
+PREFLIGHT_TIMEOUT_S = 5.0
+
+
+async def _unanswered(url: str) -> str | None:
+    """Why nothing answers at `url`, or None when anything HTTP does (even an error status).
+
+    Asked once before a run, because the model client's retries take ~16 s to report a server
+    that is not running, and then only as "Connection error.".
+    """
+    try:
+        async with httpx.AsyncClient(timeout=PREFLIGHT_TIMEOUT_S) as http:
+            await http.get(url)
+    except httpx.TransportError as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+async def _preflight(out: Console, models: Sequence[str], services: Sequence[str]) -> bool:
+    """Name every model server and sandbox service that does not answer; True if all do."""
+    asked = [(url, f"{url.rstrip('/')}/models", "model server", LOCAL_MODEL_HINT) for url in models]
+    asked += [
+        (url, f"{url.rstrip('/')}/healthz", "sandbox service", LOCAL_SERVICE_HINT)
+        for url in services
+    ]
+    reasons = await asyncio.gather(*(_unanswered(probe) for _, probe, _, _ in asked))
+    for (url, _, what, hint), reason in zip(asked, reasons, strict=True):
+        if reason is not None:
+            out.print(
+                f"[red]error:[/red] the {what} at {url} did not answer ({reason}); {hint}",
+                markup=True,
+                highlight=False,
+            )
+    return all(reason is None for reason in reasons)
+
+
 async def _run(args: argparse.Namespace, out: Console) -> int:
     if args.spec is not None:
         spec = load_spec(Path(args.spec))
+        models = sorted({model.base_url for model in spec.models.values()})
+        services = [spec.executor.service_url] if spec.executor is not None else []
+        if not await _preflight(out, models, services):
+            return 1
         async with open_team(spec, env=os.environ) as team:
             await console(team.run_stream(args.task), output=out)
         return 0
     missing = [
         flag
         for flag, value in (
-            ("--base-url", args.base_url),
+            ("--model-url", args.base_url),
             ("--model", args.model),
             ("--service-url", args.service_url),
             ("--service-key", args.service_key),
@@ -71,6 +114,8 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
     if missing:
         out.print(f"without a spec, give {', '.join(missing)}", highlight=False)
         return 2
+    if not await _preflight(out, [args.base_url], [args.service_url]):
+        return 1
     model = OpenAIModelClient(
         model=args.model,
         base_url=args.base_url,
@@ -91,22 +136,45 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agent-client", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a team on a task and stream the conversation")
     run.add_argument("spec", nargs="?", help="team spec YAML; omit to run the preset")
     run.add_argument("--task", required=True)
-    run.add_argument("--base-url", help="OpenAI-compatible endpoint (preset)")
-    run.add_argument("--model", help="model name (preset)")
+    run.add_argument(
+        "--model-url",
+        "--base-url",
+        dest="base_url",
+        metavar="URL",
+        help="the model server's OpenAI-compatible root, e.g. http://localhost:8080/v1 (preset)",
+    )
+    run.add_argument("--model", help="model name the model server serves (preset)")
     run.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "none"))
     run.add_argument("--temperature", type=float, default=None)
-    run.add_argument("--service-url", help="sandbox service URL (preset)")
-    run.add_argument("--service-key", default=os.environ.get("AGENT_SANDBOX_KEY"))
+    run.add_argument(
+        "--service-url",
+        metavar="URL",
+        default="http://127.0.0.1:8000",
+        help="the sandbox service (executor-service) that runs the code (default: %(default)s)",
+    )
+    run.add_argument(
+        "--service-key",
+        default=os.environ.get("AGENT_SANDBOX_KEY"),
+        help="an API key of the sandbox service (default: $AGENT_SANDBOX_KEY)",
+    )
     run.add_argument("--policy", default=None, help="sandbox policy (preset)")
     run.add_argument("--max-rounds", type=int, default=5)
     sub.add_parser("schema", help="print the team-spec JSON Schema")
     studio_command.add_parser(sub)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("agent-sandbox")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree never installed
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -142,7 +142,8 @@ def test_preset_accepts_one_client_for_all_roles() -> None:
 
 
 def test_cli_without_spec_needs_the_preset_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--task", "x", "--model", "m", "--service-key", "k"]) == 2
+    assert main(["run", "--task", "x", "--service-key", "k"]) == 2
     out = capsys.readouterr().out
-    assert "--base-url" in out
-    assert "--service-url" in out
+    assert "--model-url" in out  # --base-url is its older name
+    assert "--model," in out or out.rstrip().endswith("--model")
+    assert "--service-url" not in out  # defaults to the local service
