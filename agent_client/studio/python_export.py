@@ -24,7 +24,8 @@ from agent_client.spec import (
 
 
 def python_code(spec: TeamSpec, tools: Mapping[str, Callable[..., Any]] | None = None) -> str:
-    """The program's text; ``build_team(models, executor, input_func)`` is the team itself."""
+    """The program's text: ``termination()`` and ``build_team(models, executor, input_func)``
+    give the team itself, ``main(task)`` runs it with the spec's endpoints."""
     tools = tools or {}
     lines = [
         '"""A team exported from agent-client studio: python team.py "the task"."""',
@@ -64,8 +65,8 @@ def python_code(spec: TeamSpec, tools: Mapping[str, Callable[..., Any]] | None =
         else:
             module_name, _, attr = name.partition(":")
             lines.append(f"from {module_name} import {attr or name} as {_ident(name)}")
+    lines += ["", "", "def termination():", f"    return {_condition(spec.stop_condition)}"]
     lines += ["", "", "def build_team(models, executor, input_func=input):"]
-    lines.append(f"    termination = {_condition(spec.stop_condition)}")
     lines += _team_lines(spec)
     lines += ["", "", "async def main(task):", "    models = {"]
     for key, model in spec.models.items():
@@ -110,7 +111,7 @@ def _team_lines(spec: TeamSpec) -> list[str]:
         return [
             "    return planner_coder_reviewer(",
             f"        models[{team.model!r}], executor, max_rounds={team.max_rounds!r},",
-            "        extra_termination=termination,",
+            "        extra_termination=termination(),",
             "    )",
         ]
     lines = ["    agents = ["]
@@ -138,7 +139,7 @@ def _team_lines(spec: TeamSpec) -> list[str]:
                 f"description={agent.description!r}),"
             )
     lines.append("    ]")
-    common = f"termination_condition=termination, max_turns={team.max_turns!r}"
+    common = f"termination_condition=termination(), max_turns={team.max_turns!r}"
     if team.type == "round_robin":
         lines.append(f"    return RoundRobinGroupChat(agents, {common})")
     elif team.type == "swarm":

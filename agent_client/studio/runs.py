@@ -22,8 +22,8 @@ from agent_client.errors import AgentClientError
 from agent_client.messages import TaskResult
 from agent_client.service.client import ExecutionClient
 from agent_client.service.models import Execution
-from agent_client.spec import TeamSpec
-from agent_client.studio.errors import RunNotActive, RunNotFound
+from agent_client.spec import AssistantSpec, SpecProblem, TeamSpec
+from agent_client.studio.errors import InvalidSpec, RunNotActive, RunNotFound
 from agent_client.studio.events import (
     end_event,
     execution_cancel_event,
@@ -153,8 +153,23 @@ class RunManager:
         """Begin a run; the keys are bound first so a refused spec leaves no history entry.
 
         Raises:
+            InvalidSpec: an agent names a tool that is not registered.
             UnboundKey: the spec names a key it may not use.
         """
+        problems = [
+            SpecProblem(
+                path=f"agents.{index}.tools",
+                message=f"tool {name!r} is not registered with this studio "
+                f"(registered: {', '.join(sorted(self._tools)) or 'none'}); "
+                "start the studio with --tool module:function to add one",
+            )
+            for index, agent in enumerate(spec.agents)
+            if isinstance(agent, AssistantSpec)
+            for name in agent.tools
+            if name not in self._tools
+        ]
+        if problems:
+            raise InvalidSpec("the spec names tools this studio does not offer", problems)
         endpoints = await asyncio.to_thread(self._connections.endpoints)
         secrets = await asyncio.to_thread(self._connections.secrets)
         env = bound_keys(spec, endpoints, secrets)
