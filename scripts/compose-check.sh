@@ -2,7 +2,8 @@
 # Proves compose.yaml works: builds its images, brings the stack up under a project name of its
 # own, waits for every container to be healthy and the API ready, creates a key the way an
 # operator would (`docker-compose exec api executor-service keys create`), runs print(1) through
-# the API, checks the containers' hardening, and tears everything down. Whatever happens, a trap
+# the API and a refused egress request through the worker's proxy, checks the containers'
+# hardening, and tears everything down. Whatever happens, a trap
 # removes this run's containers, network and volumes, and the sandboxes its workers made; a
 # leftover after `down -v` fails the check.
 #
@@ -59,11 +60,11 @@ fi
 
 PROJECT="ascheck$$$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# compose.yaml puts the workers' egress directory here, named for the instance.
 EGRESS_PARENT=/run/agent-sandbox/$PROJECT
-mkdir -p "$EGRESS_PARENT" 2>/dev/null || EGRESS_PARENT=$(mktemp -d "${TMPDIR:-/tmp}/$PROJECT.XXXX")
-LOG=$EGRESS_PARENT/compose.log # the builder's and up's chatter, shown only when they fail
+LOG=$(mktemp) # the builder's and up's chatter, shown only when they fail
 export AGENT_SANDBOX_BASE_IMAGE AGENT_SANDBOX_PORT=$PORT AGENT_SANDBOX_INSTANCE=$PROJECT \
-    AGENT_SANDBOX_EGRESS_DIR=$EGRESS_PARENT/egress AGENT_SANDBOX_TAG=compose-check
+    AGENT_SANDBOX_TAG=compose-check
 compose() { "${COMPOSE[@]}" --project-name "$PROJECT" --file "$ROOT/compose.yaml" "$@"; }
 say "project $PROJECT, API on 127.0.0.1:$PORT, base $AGENT_SANDBOX_BASE_IMAGE, ${COMPOSE[*]}"
 
@@ -97,7 +98,8 @@ teardown() {
         done <<<"$left"
         [ "$code" -eq 0 ] && code=1
     fi
-    rm -rf "$EGRESS_PARENT" 2>/dev/null || true
+    # Made by the engine as root for the bind mount: as another user this may stay behind.
+    rm -rf "$EGRESS_PARENT" "$LOG" 2>/dev/null || true
     say "total $((SECONDS - started)) s, exit $code"
     exit "$code"
 }
@@ -147,6 +149,7 @@ case "$(inspect worker '{{range .Mounts}}{{.Source}} {{end}}')" in
 esac
 [ "$(inspect worker '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}')" = \
     "true [ALL] [no-new-privileges:true]" ] || fail "worker: hardening missing"
+# shellcheck disable=SC2016 # a Go template's variables, not the shell's
 ports=$(inspect api '{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{.HostIp}}:{{.HostPort}} {{end}}{{end}}')
 [ "$ports" = "127.0.0.1:$PORT " ] || fail "api: published on '$ports', not on 127.0.0.1:$PORT alone"
 say "hardening as declared: api read-only, no capabilities, user 10001, no socket, 127.0.0.1 only"
@@ -166,3 +169,20 @@ print("ok" if ok else "unexpected")
 ' "$answer" 2>/dev/null || echo "not JSON")
 [ "$verdict" = ok ] || fail "print(1) through the API: $verdict answer: $answer"
 say "print(1) through the API printed 1"
+
+# Egress: the worker's proxy socket, made in the directory the engine bind-mounts at the same path,
+# answers the sandbox's relay. A name that is not on the allowlist is refused by the proxy itself
+# (403) before any lookup, so no packet leaves this machine.
+answer=$(curl -s --max-time 60 "http://127.0.0.1:$PORT/v1/executions" \
+    -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    -d '{"language": "python", "policy": "pypi", "wait": true, "code": "import urllib.request\ntry:\n    urllib.request.urlopen(\"http://blocked.invalid/\", timeout=20)\nexcept Exception as exc:\n    print(exc)"}')
+verdict=$(python3 -c '
+import json, sys
+result = json.loads(sys.argv[1]).get("result") or {}
+egress = result.get("egress") or [{}]
+refused = egress[0].get("host") == "blocked.invalid" and egress[0].get("allowed") is False
+ok = result.get("stdout") == "HTTP Error 403: Forbidden\n" and refused
+print("ok" if ok else "unexpected")
+' "$answer" 2>/dev/null || echo "not JSON")
+[ "$verdict" = ok ] || fail "egress through the proxy: $verdict answer: $answer"
+say "egress: the sandbox reached the worker's proxy, which refused a host off the allowlist"

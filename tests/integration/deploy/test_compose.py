@@ -72,4 +72,5 @@ def test_compose_stack_builds_starts_and_runs_code(
         missing(output.strip().splitlines()[-1])
     assert check.returncode == 0, output
     assert "print(1) through the API printed 1" in stdout, output
+    assert "egress: the sandbox reached the worker's proxy" in stdout, output
     assert "left after down -v" not in output, output
