@@ -150,7 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the model server's OpenAI-compatible root, e.g. http://localhost:8080/v1 (preset)",
     )
     run.add_argument("--model", help="model name the model server serves (preset)")
-    run.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "none"))
+    run.add_argument(
+        "--api-key",
+        default=os.environ.get("OPENAI_API_KEY", "none"),
+        help="the model server's key (default: $OPENAI_API_KEY, else 'none' for local servers)",
+    )
     run.add_argument("--temperature", type=float, default=None)
     run.add_argument(
         "--service-url",
