@@ -455,7 +455,9 @@ function renderEvent(event) {
     let body;
     let cls = `card message type-${m.type}`;
     if (m.type === "CodeGenerationEvent") {
-      body = m.code_blocks.map((b) => el("pre", { class: "code", "data-lang": b.language, text: b.code }));
+      // The code is usually in the message just above: keep it one click away.
+      body = el("details", {}, el("summary", { text: `runs ${m.code_blocks.length} code block(s) by ${m.author}` }),
+        m.code_blocks.map((b) => el("pre", { class: "code", "data-lang": b.language, text: b.code })));
     } else if (m.type === "CodeExecutionEvent") {
       cls += m.exit_code === 0 ? " result-ok" : " result-failed";
       body = [el("div", { text: `exit code ${m.exit_code}` }), m.note ? el("div", { class: "status", text: m.note }) : null,

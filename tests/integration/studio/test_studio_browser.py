@@ -9,6 +9,7 @@ find both runs in history. The screenshot in docs/studio.png is taken here.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from pathlib import Path
 from typing import Any
@@ -167,11 +168,18 @@ def test_build_run_watch_stop_and_find_in_history(
     href = link.get_attribute("href") or ""
     assert httpx.get(href).content == b"median([1, 2, 3, 4]) = 2.5\n"
 
+    # The whole page, failure to approval, in one picture (beyond the window's height).
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1},
+        },
+    )
     SCREENSHOT.parent.mkdir(exist_ok=True)
-    driver.execute_script("window.scrollTo(0, 0)")
-    driver.set_window_size(1280, 2200)  # the whole run, failure to approval, in one picture
-    driver.save_screenshot(str(SCREENSHOT))
-    driver.set_window_size(1280, 1024)
+    SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
     assert MODEL_KEY not in driver.page_source
     assert service_key not in driver.page_source
 
