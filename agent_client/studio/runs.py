@@ -52,6 +52,7 @@ class LiveRun:
         self.done = False
         self._store = store
         self._changed = asyncio.Condition()
+        self._emitting = asyncio.Lock()
         self._last = time.monotonic()
         self._questions: dict[str, asyncio.Future[str]] = {}
         self.task: asyncio.Task[None] | None = None
@@ -61,18 +62,21 @@ class LiveRun:
         return self.record.id
 
     async def emit(self, event: dict[str, Any]) -> None:
-        now = time.monotonic()
-        stamped = {
-            "seq": len(self.events),
-            **event,
-            "at": datetime.now(UTC).isoformat(),
-            "elapsed_s": round(now - self._last, 3),
-        }
-        self._last = now
-        await asyncio.to_thread(self._store.append_event, self.id, stamped["seq"], stamped)
-        async with self._changed:
-            self.events.append(stamped)
-            self._changed.notify_all()
+        # One at a time: a cancelled turn's execution is still being cancelled (shielded, in
+        # its own task) while the run records its end, and each event needs its own seq.
+        async with self._emitting:
+            now = time.monotonic()
+            stamped = {
+                "seq": len(self.events),
+                **event,
+                "at": datetime.now(UTC).isoformat(),
+                "elapsed_s": round(now - self._last, 3),
+            }
+            self._last = now
+            await asyncio.to_thread(self._store.append_event, self.id, stamped["seq"], stamped)
+            async with self._changed:
+                self.events.append(stamped)
+                self._changed.notify_all()
 
     async def finish(self) -> None:
         async with self._changed:
