@@ -3,9 +3,9 @@
 # own, waits for every container to be healthy and the API ready, creates a key the way an
 # operator would (`docker-compose exec api executor-service keys create`), runs print(1) through
 # the API and a refused egress request through the worker's proxy, checks the containers'
-# hardening, and tears everything down. Whatever happens, a trap
-# removes this run's containers, network and volumes, and the sandboxes its workers made; a
-# leftover after `down -v` fails the check.
+# hardening, and tears everything down. Whatever happens, a trap removes this run's containers,
+# network and volumes, and the sandboxes its workers made; a leftover after `down -v` fails the
+# check.
 #
 # Runs beside anything else on the engine: a unique project name (containers, network, volumes),
 # a free port on 127.0.0.1, its own sandbox instance label and egress directory. It never touches
