@@ -18,12 +18,10 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from agent_client.service import ExecutionClient
 from tests.integration.studio.conftest import Studio
+from tests.integration.studio.page import WAIT_S, pick, tab, typed, wait_for, wait_text
 from tests.support.browser import is_local, requested_urls
 from tests.support.scripted_openai import ScriptedOpenAI
 
@@ -31,7 +29,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.redis]
 
 SCREENSHOT = Path(__file__).parents[3] / "docs" / "studio.png"
 MODEL_KEY = "model-key-never-shown-7f3a"
-WAIT_S = 120  # how long a step may take on a loaded machine; each wait ends when the page shows it
 
 PLAN = "1. write median()\n2. assert the even and odd cases\n3. save the result to median.txt"
 BROKEN = """Here is my solution:
@@ -65,33 +62,6 @@ import time
 print("started", flush=True)
 time.sleep(600)
 ```"""
-
-
-def wait_for(driver: webdriver.Chrome, css: str) -> WebElement:
-    found: WebElement = WebDriverWait(driver, WAIT_S).until(
-        ec.presence_of_element_located((By.CSS_SELECTOR, css))
-    )
-    return found
-
-
-def wait_text(driver: webdriver.Chrome, css: str, text: str) -> None:
-    WebDriverWait(driver, WAIT_S).until(
-        ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
-    )
-
-
-def tab(driver: webdriver.Chrome, name: str) -> None:
-    driver.find_element(By.CSS_SELECTOR, f'#tabs button[data-tab="{name}"]').click()
-
-
-def typed(driver: webdriver.Chrome, css: str, text: str) -> None:
-    field = driver.find_element(By.CSS_SELECTOR, css)
-    field.clear()
-    field.send_keys(text)
-
-
-def pick(driver: webdriver.Chrome, name: str, value: str) -> None:
-    Select(driver.find_element(By.NAME, name)).select_by_value(value)
 
 
 def test_build_run_watch_stop_and_find_in_history(

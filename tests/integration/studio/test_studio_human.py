@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.integration.studio.conftest import Studio
-from tests.integration.studio.test_studio_browser import tab, typed, wait_for, wait_text
+from tests.integration.studio.page import tab, typed, wait_for, wait_text
 from tests.support.scripted_openai import ScriptedOpenAI
 
 SPEC = """\
