@@ -4,6 +4,9 @@ prints, and that a key given to `revoke` never comes back whole."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,14 +25,25 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def fresh_redis(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The module's Redis, emptied, and named in EXECUTOR_REDIS_URL for `main`'s Settings."""
+def fresh_redis(redis_url: str) -> Iterator[str]:
+    """The module's Redis, emptied."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    monkeypatch.setenv("EXECUTOR_REDIS_URL", redis_url)
     yield redis_url
     client.flushdb()
     client.close()
+
+
+def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command in its own process: it configures logging for a whole process."""
+    return subprocess.run(
+        [sys.executable, "-m", "executor_service.cli", *args],
+        env={**os.environ, "EXECUTOR_REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _keys(redis_url: str) -> KeyStore:
@@ -84,42 +98,41 @@ def test_a_revoked_key_in_the_state_directory_is_not_replaced(
 
 
 def test_keys_create_prints_the_key_alone_on_stdout_and_says_it_is_shown_once(
-    fresh_redis: str, capsys: pytest.CaptureFixture[str]
+    fresh_redis: str,
 ) -> None:
-    assert main(["keys", "create", "--tenant", "acme", "--policies", "default"]) == 0
-    captured = capsys.readouterr()
-    key = captured.out.strip()
+    captured = _cli(fresh_redis, "keys", "create", "--tenant", "acme", "--policies", "default")
+    assert captured.returncode == 0, captured.stderr
+    key = captured.stdout.strip()
     assert key.startswith("ask_")
     assert "\n" not in key
-    assert "shown once" in captured.err
-    assert "'acme'" in captured.err
+    assert "shown once" in captured.stderr
+    assert "'acme'" in captured.stderr
     record = _keys(fresh_redis).get(key)
     assert record is not None
     assert record.policies == ("default",)
-    assert main(["keys", "list"]) == 0
-    header, row = capsys.readouterr().out.splitlines()
+    listed = _cli(fresh_redis, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
     assert header.split("\t") == ["KEY_ID", "TENANT", "POLICIES", "MAX_CONCURRENCY", "CREATED_AT"]
     assert row.split("\t")[:4] == [record.key_id, "acme", "default", "8"]
 
 
-def test_revoke_given_a_whole_key_revokes_it_and_never_prints_it(
-    fresh_redis: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["keys", "create", "--tenant", "acme"]) == 0
-    key = capsys.readouterr().out.strip()
+def test_revoke_given_a_whole_key_revokes_it_and_never_prints_it(fresh_redis: str) -> None:
+    key = _cli(fresh_redis, "keys", "create", "--tenant", "acme").stdout.strip()
     secret = key.split("_", 2)[2]
-    assert main(["keys", "revoke", key]) == 0
-    revoked = capsys.readouterr()
+    revoked = _cli(fresh_redis, "keys", "revoke", key)
+    assert revoked.returncode == 0, revoked.stderr
     assert _keys(fresh_redis).get(key) is None
-    assert main(["keys", "revoke", key]) == 1  # already gone: refused, still not echoed
-    again = capsys.readouterr()
-    for stream in (revoked.out, revoked.err, again.out, again.err):
+    again = _cli(fresh_redis, "keys", "revoke", key)
+    assert again.returncode == 1  # already gone: refused, still not echoed
+    for stream in (revoked.stdout, revoked.stderr, again.stdout, again.stderr):
         assert secret not in stream
-    assert key.split("_", 2)[1] in revoked.out
-    assert f"ask_{key.split('_', 2)[1]}_…" in again.err
+    assert key.split("_", 2)[1] in revoked.stdout
+    assert f"ask_{key.split('_', 2)[1]}_…" in again.stderr
 
 
 def test_version_and_listen_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    # Both end in argparse, before main() configures any logging.
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0
