@@ -167,17 +167,21 @@ def read_run(
     ended: Callable[[], bool] | None,
     *,
     until: Callable[[], bool] | None = None,
+    keep_open: bool = False,
 ) -> tuple[RunStatus | None, float]:
     """Read a run's output until it ends, and say whether (and why) we cut it short.
 
     It ends at end of stream, when `until` holds after a read, or, when the stream is quiet, once
     `ended` says so (a background child may hold an exec's output open after the program has
-    ended: then what the engine still has in flight is taken, and that is all).
+    ended: then what the engine still has in flight is taken, and that is all). The stream is
+    closed after, unless `keep_open` and the run ended by `until` (a session's launcher waits on
+    it for the next job).
     """
     started = time.monotonic()
     deadline = started + wall_time_s
     stopped: RunStatus | None = None
     next_inspect = started + EXEC_INSPECT_EVERY_S
+    kept = False
     try:
         while True:
             now = time.monotonic()
@@ -203,14 +207,21 @@ def read_run(
                 stopped = RunStatus.OUTPUT_LIMIT
                 break
             if until is not None and until():
+                kept = keep_open
                 break
-    finally:
-        elapsed = time.monotonic() - started
-        # Shut the connection itself down, not only this handle of it: docker-py may hold
-        # another reference, and then close() alone leaves it open. An engine still copying
-        # output into an open connection nobody reads waits on it when the container is killed.
-        with contextlib.suppress(OSError):
-            raw.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            raw.close()
-    return stopped, elapsed
+    except BaseException:
+        close_stream(raw)
+        raise
+    if not kept:
+        close_stream(raw)
+    return stopped, time.monotonic() - started
+
+
+def close_stream(raw: socket.socket) -> None:
+    """Shut the connection itself down, not only this handle of it: another reference may hold
+    it open, and an engine still copying output into an open connection nobody reads waits on
+    it when the container is killed."""
+    with contextlib.suppress(OSError):
+        raw.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        raw.close()

@@ -1,4 +1,4 @@
-"""The ready interpreter of a pooled sandbox: a launcher that waits for exactly one job.
+"""The ready interpreter: a launcher that waits in a sandbox for its job (or, in a session, jobs).
 
 A pool member whose image has Python starts this launcher (`python3 -c LAUNCHER`) as its main
 process, as the code's uid, with stdin open. The worker attaches to the container before starting
@@ -15,6 +15,12 @@ one job only. Every limit and the wall-clock kill are enforced from outside, as 
 the launcher holds no privilege (same uid as the code, no capabilities), and a program that
 forges or suppresses the trailer only garbles its own result (the trailer carries a nonce the
 program never sees: it is read from stdin before the program starts).
+
+In a session (`python3 -c LAUNCHER session`, started by one `docker exec` as the code's uid), the
+launcher serves job after job on that exec's stream: after each trailer it waits for the next
+instead of closing its output. Files are placed component by component without following a
+symlink (a session's earlier code may have left one); a refused file fails the job with 125 and
+the reason, as the exec path's placement does.
 
 The job: a line with the header's length in decimal, then the header, whose fields are separated
 by NUL bytes (no argument, variable or checked path can hold one): the nonce, "1" if the program is
@@ -35,7 +41,12 @@ LAUNCHER_COMMAND = "python3"
 
 # Kept small and dependency-free: it runs in the sandbox image's own Python, before any user code.
 LAUNCHER = r"""
-import os, signal, sys
+import errno, os, signal, stat, sys
+SESSION = sys.argv[1:] == ["session"]
+REASONS = {errno.ELOOP: "it passes through a symlink", errno.ENOTDIR: "a parent is not a directory",
+           errno.EISDIR: "it is a directory", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied", errno.EROFS: "permission denied",
+           errno.ENOENT: "permission denied"}
 def read_exactly(n):
     data = bytearray()
     while len(data) < n:
@@ -44,76 +55,130 @@ def read_exactly(n):
             raise SystemExit(125)
         data += chunk
     return bytes(data)
-line = bytearray()
-while not line.endswith(b"\n"):
-    byte = os.read(0, 1)
-    if not byte:
-        raise SystemExit(0)
-    line += byte
-fields = [field.decode() for field in read_exactly(int(line)).split(b"\0")]
-nonce, python, stdin_size, count = fields[0], fields[1] == "1", int(fields[2]), int(fields[3])
-at = 4 + 2 * count
-files = [(fields[4 + 2 * i], int(fields[5 + 2 * i])) for i in range(count)]
-argv = fields[at + 1 : at + 1 + int(fields[at])]
-env = dict(item.split("=", 1) for item in fields[at + 1 + int(fields[at]) :])
-for path, size in files:  # the worker's checked relative paths, in a workspace nobody touched yet
-    full = os.path.join("/workspace", path)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    view = memoryview(read_exactly(size))
+def enter(fd, name, kind):
+    # What is there must be a real `kind`, seen the same before and after opening it: no symlink
+    # anywhere (some kernels, gVisor's among them, follow one despite O_NOFOLLOW).
+    try:
+        seen = os.lstat(name, dir_fd=fd)
+    except FileNotFoundError:
+        seen = None
+    if seen is not None and stat.S_ISLNK(seen.st_mode):
+        raise OSError(errno.ELOOP, name)
+    if kind == "dir":
+        if seen is None or not stat.S_ISDIR(seen.st_mode):
+            raise OSError(errno.ENOTDIR, name)
+        opened = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    else:
+        if seen is not None and stat.S_ISDIR(seen.st_mode):
+            raise OSError(errno.EISDIR, name)
+        opened = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644,
+                         dir_fd=fd)
+    now = os.fstat(opened)
+    expected = stat.S_ISDIR if kind == "dir" else stat.S_ISREG
+    same = seen is None or (now.st_dev, now.st_ino) == (seen.st_dev, seen.st_ino)
+    if not expected(now.st_mode) or not same:
+        os.close(opened)
+        raise OSError(errno.ELOOP, name)
+    return opened
+def place(path, data):
+    # Component by component: a session's earlier code may have left symlinks or swapped parts.
+    parts = path.split("/")
+    fd = os.open("/workspace", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            inner = enter(fd, part, "dir")
+            os.close(fd)
+            fd = inner
+        out = enter(fd, parts[-1], "file")
+    finally:
+        os.close(fd)
+    view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
-    os.close(fd)
-stdin = read_exactly(stdin_size)
-reader, writer = os.pipe()
-child = os.fork()
-if child == 0:
-    os.close(writer)
-    os.dup2(reader, 0)
-    os.close(reader)
-    os.environ.update(env)
-    if not python:
+        view = view[os.write(out, view):]
+    os.close(out)
+def end(nonce, code):
+    for _ in range(3):  # what the program left behind; kill(-1) spares this process
         try:
-            os.execvp(argv[0], argv)
-        except OSError as exc:
-            os.write(2, f"{argv[0]}: {exc.strerror}\n".encode())
-            os._exit(127)
-    import runpy, traceback
-    script = os.path.join("/workspace", argv[1])
-    sys.argv = argv[1:]
-    sys.path[0] = "/workspace"
-    del read_exactly, line, fields, files, argv, env, child, stdin, nonce, view
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            break
+    trailer = b"\x00agent-sandbox-exit " + nonce.encode() + b" " + str(code).encode() + b"\n"
+    os.write(1, trailer)
+    os.write(2, trailer)
+while True:
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(0, 1)
+        if not byte:
+            raise SystemExit(0)
+        line += byte
+    fields = [field.decode() for field in read_exactly(int(line)).split(b"\0")]
+    nonce, python, stdin_size, count = fields[0], fields[1] == "1", int(fields[2]), int(fields[3])
+    at = 4 + 2 * count
+    files = [(fields[4 + 2 * i], int(fields[5 + 2 * i])) for i in range(count)]
+    argv = fields[at + 1 : at + 1 + int(fields[at])]
+    env = dict(item.split("=", 1) for item in fields[at + 1 + int(fields[at]) :])
+    refused = None
+    for path, size in files:  # the worker's checked relative paths
+        data = read_exactly(size)
+        if refused is None:
+            try:
+                place(path, data)
+            except OSError as exc:
+                reason = REASONS.get(exc.errno, "it could not be written")
+                refused = f"sandbox: could not place {path} in the workspace: {reason}\n"
+    stdin = read_exactly(stdin_size)
+    if refused is not None:
+        os.write(2, refused.encode())
+        end(nonce, 125)
+        continue
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(writer)
+        os.dup2(reader, 0)
+        os.close(reader)
+        os.environ.update(env)
+        if not python:
+            try:
+                os.execvp(argv[0], argv)
+            except OSError as exc:
+                os.write(2, f"{argv[0]}: {exc.strerror}\n".encode())
+                os._exit(127)
+        import runpy, traceback
+        script = os.path.join("/workspace", argv[1])
+        sys.argv = argv[1:]
+        sys.path[0] = "/workspace"
+        del read_exactly, place, enter, end, line, fields, files, argv, env, child, stdin, nonce
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            # As `python main.py` shows it: from the script's own frames, not the launcher's.
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_frame.f_code.co_filename != script:
+                tb = tb.tb_next
+            traceback.print_exception(type(exc), exc, tb)  # None for a SyntaxError: no frames
+            raise SystemExit(1)
+        raise SystemExit(0)
+    os.close(reader)
     try:
-        runpy.run_path(script, run_name="__main__")
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        # As `python main.py` shows it: from the script's own frames, not the launcher's.
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != script:
-            tb = tb.tb_next
-        traceback.print_exception(type(exc), exc, tb)  # None for a SyntaxError: no frames
-        raise SystemExit(1)
-    raise SystemExit(0)
-os.close(reader)
-try:
-    view = memoryview(stdin)
-    while view:
-        view = view[os.write(writer, view):]
-except BrokenPipeError:
-    pass  # the program stopped reading: the rest of its stdin is not wanted
-os.close(writer)
-_, status = os.waitpid(child, 0)
-code = os.waitstatus_to_exitcode(status)
-code = 128 - code if code < 0 else code
-for _ in range(3):
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
+        view = memoryview(stdin)
+        while view:
+            view = view[os.write(writer, view):]
+    except BrokenPipeError:
+        pass  # the program stopped reading: the rest of its stdin is not wanted
+    os.close(writer)
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    end(nonce, 128 - code if code < 0 else code)
+    if not SESSION:
         break
-trailer = b"\x00agent-sandbox-exit " + nonce.encode() + b" " + str(code).encode() + b"\n"
-os.write(1, trailer)
-os.write(2, trailer)
 os.close(1)
 os.close(2)
 while True:

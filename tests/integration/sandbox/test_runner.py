@@ -136,11 +136,11 @@ def test_a_session_timeout_kills_the_run_but_keeps_the_workspace(
         hang += "subprocess.Popen(['sleep', '300'])\nwhile True:\n    pass\n"
         result = runner.run(session, sandboxes.program(hang))
         assert result.status is RunStatus.TIMEOUT
-        check = "import os\nprint(open('kept.txt').read(), "
-        check += "sum(1 for p in os.listdir('/proc') if p.isdigit()))\n"
+        check = "import os\nprint(open('kept.txt').read(), sum(1 for p in os.listdir('/proc') "
+        check += "if p.isdigit() and open(f'/proc/{p}/cmdline').read() == 'sleep\\x00300\\x00'))\n"
         after = runner.run(session, sandboxes.program(check))
-        # Left: the keeper's init and sleep, and this very program: the orphaned sleep is gone.
-        assert after.stdout == "yes 3\n"
+        # The file stays; the orphaned `sleep 300` is gone.
+        assert after.stdout == "yes 0\n"
     finally:
         runner.destroy(session.id)
 
@@ -243,3 +243,27 @@ def test_reapers_touch_only_their_own_instance(
         assert labelled(docker_client, "agent-sandbox.test=mine") == []
     finally:
         ours.destroy(expired.id)
+
+
+def test_a_session_runs_its_programs_through_one_waiting_launcher(
+    runner: DockerRunner, sandboxes: SandboxFactory
+) -> None:
+    """No exec per run: each program is a child of the same launcher, which survives a failing
+    program, and is replaced when the code kills it (that run is an error, the next one works)."""
+    session = runner.prepare(sandboxes.config(wall_time_s=5), single_use=False, lifetime_s=120)
+    parent = "import os\nprint(os.getppid())\n"
+    try:
+        first = runner.run(session, sandboxes.program(parent))
+        failing = runner.run(session, sandboxes.program("raise SystemExit(3)"))
+        second = runner.run(session, sandboxes.program(parent))
+        assert (failing.status, failing.exit_code) == (RunStatus.ERROR, 3)
+        assert first.stdout == second.stdout != ""
+        killed = runner.run(session, sandboxes.program("import os\nos.kill(os.getppid(), 9)\n"))
+        assert (killed.status, killed.exit_code) == (RunStatus.ERROR, 137)
+        third = runner.run(session, sandboxes.program(parent))
+        assert third.status is RunStatus.OK
+        assert third.stdout not in ("", first.stdout)
+        shell = runner.run(session, sandboxes.program("echo from bash", language="bash"))
+        assert (shell.status, shell.stdout) == (RunStatus.OK, "from bash\n")
+    finally:
+        runner.destroy(session.id)

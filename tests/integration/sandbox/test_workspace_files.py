@@ -26,7 +26,8 @@ import os
 me = str(os.getpid())
 for pid in sorted(p for p in os.listdir('/proc') if p.isdigit() and p != me):
     try:
-        print(open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode().strip())
+        line = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()
+        print(' '.join(line.split()))
     except OSError:
         pass
 """
@@ -212,8 +213,12 @@ print('left')
     after = run_code(runner, sandboxes, session, OTHER_PROCESSES)
     others = after.stdout.splitlines()
     assert not [line for line in others if line.startswith("sleep 10")], others
-    # What is left is the sandbox's own: its init and the keeper.
-    assert sorted(others) == ["/sbin/docker-init -- sleep infinity", "sleep infinity"]
+    # What is left is the sandbox's own: its init and the keeper, and the launcher that waits
+    # for the session's next job (and ran this one).
+    launchers = [line for line in others if line.startswith("python3 -c ")]
+    assert [line.rsplit(" ", 1)[-1] for line in launchers] == ["session"], others
+    rest = sorted(line for line in others if line not in launchers)
+    assert rest == ["/sbin/docker-init -- sleep infinity", "sleep infinity"]
     kept = run_code(runner, sandboxes, session, "print(open('kept.txt').read())")
     assert kept.stdout == "kept\n"
 
@@ -232,15 +237,29 @@ def kill_execs(client: docker.DockerClient, sandbox: Sandbox, since: float) -> i
 def test_only_a_run_that_leaves_processes_pays_for_the_kill(
     runner: DockerRunner,
     sandboxes: SandboxFactory,
-    session: Sandbox,
     docker_client: docker.DockerClient,
 ) -> None:
-    if read_pids(session.id) is None:
-        missing("the sandbox's cgroup is not visible from here")
-    started = time.time()
-    for turn in range(3):
-        assert run_code(runner, sandboxes, session, f"print({turn})").stdout == f"{turn}\n"
-    assert kill_execs(docker_client, session, started) == 0
-    leave = "import subprocess\nsubprocess.Popen(['sleep', '1000'], stdout=subprocess.DEVNULL)\n"
-    run_code(runner, sandboxes, session, leave)
-    assert kill_execs(docker_client, session, started) == 1
+    """On the exec path (an image without Python: no launcher) a kill exec runs only after a run
+    that left processes; a launcher kills them itself, so a Python session never needs one."""
+    shell = runner.prepare(sandboxes.config("bash"), single_use=False, lifetime_s=300)
+    python = runner.prepare(sandboxes.config(), single_use=False, lifetime_s=300)
+    try:
+        if read_pids(shell.id) is None:
+            missing("the sandbox's cgroup is not visible from here")
+        started = time.time()
+        for turn in range(3):
+            ran = runner.run(shell, sandboxes.program(f"echo {turn}", language="bash"))
+            assert ran.stdout == f"{turn}\n"
+        assert kill_execs(docker_client, shell, started) == 0
+        runner.run(shell, sandboxes.program("sleep 1000 > /dev/null &", language="bash"))
+        assert kill_execs(docker_client, shell, started) == 1
+        leave = (
+            "import subprocess\nsubprocess.Popen(['sleep', '1000'], stdout=subprocess.DEVNULL)\n"
+        )
+        run_code(runner, sandboxes, python, leave)
+        assert kill_execs(docker_client, python, started) == 0
+        left = run_code(runner, sandboxes, python, OTHER_PROCESSES).stdout.splitlines()
+        assert not [line for line in left if line.startswith("sleep 1000")], left
+    finally:
+        runner.destroy(shell.id)
+        runner.destroy(python.id)
