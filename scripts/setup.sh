@@ -345,6 +345,20 @@ step_browser() {
     fi
 }
 
+# 5c. Debian's docker-compose (1.29): the deployment check (scripts/compose-check.sh) brings the
+# compose stack up with it.
+step_compose() {
+    if command -v docker-compose >/dev/null 2>&1; then
+        say compose "docker-compose present ($(docker-compose version --short 2>/dev/null))"
+    elif is_root; then
+        apt_install docker-compose
+        say compose "installed Debian's docker-compose"
+    else
+        incomplete+=("docker-compose (the deployment check): apt-get install docker-compose")
+        say compose "skipped: installing docker-compose needs root"
+    fi
+}
+
 # 6. The sandbox images; the builder skips those whose sources did not change.
 step_images() {
     mkdir -p .state
@@ -367,6 +381,7 @@ step_redis
 step_base
 step_data
 step_browser
+step_compose
 step_images
 
 if [ "${#incomplete[@]}" -gt 0 ]; then
