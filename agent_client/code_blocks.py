@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from agent_client.messages import CodeBlock
 
@@ -51,3 +51,22 @@ def extract_code_blocks(
             continue
         blocks.append(CodeBlock(code=code, language=CANONICAL_LANGUAGE.get(language, language)))
     return blocks
+
+
+def choose_program(blocks: Sequence[CodeBlock]) -> int:
+    """The index of the block that is the message's complete program: the longest (later wins).
+
+    Models often put a one-line usage example before or after the real program; running every
+    block in order stops at the example's failure, and running the first runs the fragment.
+    """
+    if not blocks:
+        raise ValueError("no blocks to choose from")
+    sizes = [len([line for line in b.code.splitlines() if line.strip()]) for b in blocks]
+    best = max(sizes)
+    return max(i for i, size in enumerate(sizes) if size == best)
+
+
+def has_unclosed_fence(text: str) -> bool:
+    """True when a fence opens and never closes: the reply was cut off inside its code."""
+    closed = _FENCE.sub("", text)
+    return re.search(r"^`{3,}", closed, re.MULTILINE) is not None

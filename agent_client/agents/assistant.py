@@ -6,11 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from agent_client.agents.base import BaseChatAgent, Response
 from agent_client.agents.context import model_messages
 from agent_client.cancellation import CancellationToken
+from agent_client.errors import ModelError
 from agent_client.messages import (
     CHAT_MESSAGES,
     AnyMessage,
@@ -18,6 +19,7 @@ from agent_client.messages import (
     FunctionCall,
     FunctionExecutionResult,
     HandoffMessage,
+    RequestUsage,
     TextMessage,
     ToolCallExecutionEvent,
     ToolCallRequestEvent,
@@ -25,17 +27,30 @@ from agent_client.messages import (
 )
 from agent_client.models.base import (
     AssistantMessage,
+    CreateResult,
     LLMMessage,
     ModelClient,
     ToolChoice,
     ToolResultMessage,
     ToolSchema,
+    UserMessage,
 )
 from agent_client.tools import FunctionTool
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant. Answer the task; be concise."
+CONTINUE_PROMPT = (
+    "Your reply was cut off by the length limit. Continue exactly where it stopped, without "
+    "repeating anything already written."
+)
+# Metadata a turn's message carries so teams and conditions can react without parsing text.
+FAILED_TURN = "failed"  # metadata["turn"]: the model call failed (timeout, endpoint error)
+TRUNCATED = "truncated"  # metadata["reply"]: still cut off at max_tokens after continuing
+REPAIRED = "repaired"  # metadata["reply"]: failed its check twice; the repair was applied
+
+ReplyCheck = Callable[[str], "str | None"]
+"""What is wrong with a reply, as the instruction to re-ask with; None when it is acceptable."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,15 @@ class AssistantAgent(BaseChatAgent):
         label_speakers: prefix others' turns with ``[name]:`` (chat templates drop names).
         tool_call_summary_format: how each result reads in a summary (``{tool_name}``,
             ``{arguments}``, ``{result}``).
+        max_tokens: cap on each answer (None: the model client's default).
+        max_continuations: when an answer stops at ``max_tokens`` (finish_reason "length"),
+            ask the model this many times to continue it and join the parts; a reply still cut
+            off carries ``metadata["reply"] == "truncated"``.
+        on_model_error: "message" ends the turn with a message carrying
+            ``metadata["turn"] == "failed"`` (the team goes on and can retry, skip or stop);
+            "raise" lets the ModelError end the run.
+        reply_check: a text answer it finds wrong is re-asked once with its instruction.
+        reply_repair: applied to an answer that fails ``reply_check`` twice (None keeps it).
     """
 
     def __init__(
@@ -94,10 +118,24 @@ class AssistantAgent(BaseChatAgent):
         max_context_messages: int | None = None,
         label_speakers: bool = True,
         tool_call_summary_format: str = "{result}",
+        max_tokens: int | None = None,
+        max_continuations: int = 1,
+        on_model_error: Literal["message", "raise"] = "message",
+        reply_check: ReplyCheck | None = None,
+        reply_repair: Callable[[str], str] | None = None,
     ) -> None:
         super().__init__(name, description)
         if max_tool_iterations < 1:
             raise ValueError("max_tool_iterations must be at least 1")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        if max_continuations < 0:
+            raise ValueError("max_continuations must be 0 or more")
+        self._max_tokens = max_tokens
+        self._max_continuations = max_continuations
+        self._on_model_error = on_model_error
+        self._reply_check = reply_check
+        self._reply_repair = reply_repair
         self._model = model_client
         self._tools = {
             t.name: t
@@ -129,6 +167,26 @@ class AssistantAgent(BaseChatAgent):
         self, messages: Sequence[ChatMessage], cancellation: CancellationToken | None = None
     ) -> AsyncIterator[AnyMessage | Response]:
         self._thread.extend(messages)
+        inner: list[AnyMessage] = []
+        try:
+            async for item in self._turn(inner, cancellation):
+                yield item
+        except ModelError as exc:
+            if self._on_model_error == "raise":
+                raise
+            logger.warning("%s: model call failed, turn ended: %s", self.name, exc)
+            yield self._finish(
+                TextMessage(
+                    source=self.name,
+                    content=f"({self.name} could not answer: {exc})",
+                    metadata={"turn": FAILED_TURN, "error": str(exc)},
+                ),
+                inner,
+            )
+
+    async def _turn(
+        self, inner: list[AnyMessage], cancellation: CancellationToken | None
+    ) -> AsyncIterator[AnyMessage | Response]:
         context: list[LLMMessage] = model_messages(
             self._thread,
             own_name=self.name,
@@ -139,7 +197,6 @@ class AssistantAgent(BaseChatAgent):
         schemas = [t.schema for t in self._tools.values()] + [
             h.schema for h in self._handoffs.values()
         ]
-        inner: list[AnyMessage] = []
         calls: list[FunctionCall] = []
         results: list[FunctionExecutionResult] = []
         for iteration in range(self._max_tool_iterations):
@@ -149,11 +206,13 @@ class AssistantAgent(BaseChatAgent):
                 tools=schemas,
                 tool_choice=choice if schemas else "auto",
                 cancellation=cancellation,
+                max_tokens=self._max_tokens,
             )
             if not answer.tool_calls:
+                text, usage, metadata = await self._text_answer(context, answer, cancellation)
                 yield self._finish(
                     TextMessage(
-                        source=self.name, content=answer.content, models_usage=answer.usage
+                        source=self.name, content=text, models_usage=usage, metadata=metadata
                     ),
                     inner,
                 )
@@ -184,7 +243,9 @@ class AssistantAgent(BaseChatAgent):
                 ToolResultMessage(results=results),
             ]
         if self._reflect:
-            answer = await self._model.create(context, cancellation=cancellation)
+            answer = await self._model.create(
+                context, cancellation=cancellation, max_tokens=self._max_tokens
+            )
             message: ChatMessage = TextMessage(
                 source=self.name, content=answer.content, models_usage=answer.usage
             )
@@ -196,6 +257,63 @@ class AssistantAgent(BaseChatAgent):
                 results=results,
             )
         yield self._finish(message, inner)
+
+    async def _text_answer(
+        self,
+        context: list[LLMMessage],
+        answer: CreateResult,
+        cancellation: CancellationToken | None,
+    ) -> tuple[str, RequestUsage, dict[str, str]]:
+        """The answer completed past the length limit and checked; its usage covers every call."""
+        text, usage, truncated = await self._complete(context, answer, cancellation)
+        metadata: dict[str, str] = {}
+        check = self._reply_check
+        problem = check(text) if check is not None else None
+        if check is not None and problem is not None:
+            retry = [
+                *context,
+                AssistantMessage(content=text, source=self.name),
+                UserMessage(content=problem),
+            ]
+            first = await self._model.create(
+                retry, cancellation=cancellation, max_tokens=self._max_tokens
+            )
+            second, more, truncated = await self._complete(retry, first, cancellation)
+            usage += more
+            if check(second) is None:
+                text = second
+            elif self._reply_repair is not None:
+                text = self._reply_repair(second)
+                metadata["reply"] = REPAIRED
+            else:
+                text = second
+        if truncated and "reply" not in metadata:
+            metadata["reply"] = TRUNCATED
+        return text, usage, metadata
+
+    async def _complete(
+        self,
+        context: list[LLMMessage],
+        answer: CreateResult,
+        cancellation: CancellationToken | None,
+    ) -> tuple[str, RequestUsage, bool]:
+        """Join continuations of an answer cut off at ``max_tokens``; True if still cut off."""
+        text, usage = answer.content, answer.usage
+        finish = answer.finish_reason
+        for _ in range(self._max_continuations):
+            if finish != "length":
+                break
+            more = await self._model.create(
+                [
+                    *context,
+                    AssistantMessage(content=text, source=self.name),
+                    UserMessage(content=CONTINUE_PROMPT),
+                ],
+                cancellation=cancellation,
+                max_tokens=self._max_tokens,
+            )
+            text, usage, finish = text + more.content, usage + more.usage, more.finish_reason
+        return text, usage, finish == "length"
 
     def _finish(self, message: ChatMessage, inner: list[AnyMessage]) -> Response:
         self._thread.append(message)

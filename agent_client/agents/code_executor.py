@@ -10,11 +10,16 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from agent_client.agents.base import BaseChatAgent, Response
 from agent_client.cancellation import CancellationToken
-from agent_client.code_blocks import DEFAULT_LANGUAGES, extract_code_blocks
+from agent_client.code_blocks import (
+    DEFAULT_LANGUAGES,
+    choose_program,
+    extract_code_blocks,
+    has_unclosed_fence,
+)
 from agent_client.errors import AgentClientError
 from agent_client.executors.base import CodeExecutor, CodeResult
 from agent_client.messages import (
@@ -32,6 +37,10 @@ logger = logging.getLogger(__name__)
 NO_CODE_REPLY = (
     "No code to run: write the complete program in one fenced ```python block "
     "(with its imports) so it can be executed."
+)
+CUT_OFF_REPLY = (
+    "No code to run: the code block was never closed, so the reply was cut off. Send a "
+    "shorter complete program in one fenced ```python block."
 )
 
 
@@ -56,6 +65,8 @@ class CodeExecutorAgent(BaseChatAgent):
         detect_repeats: when code identical to an earlier attempt comes back, do not run it
             again; answer with the earlier result and say it is a repeat, so the author changes
             course instead of looping.
+        blocks: "all" runs every block of the message in order; "program" runs only the
+            message's complete program (its longest block) and says which one it ran.
     """
 
     def __init__(
@@ -67,8 +78,10 @@ class CodeExecutorAgent(BaseChatAgent):
         languages: Collection[str] = DEFAULT_LANGUAGES,
         sources: Collection[str] | None = None,
         detect_repeats: bool = True,
+        blocks: Literal["all", "program"] = "all",
     ) -> None:
         super().__init__(name, description)
+        self._block_choice = blocks
         self._executor = executor
         self._languages = tuple(languages)
         self._sources = set(sources) if sources is not None else None
@@ -93,11 +106,19 @@ class CodeExecutorAgent(BaseChatAgent):
         self._inbox.extend(messages)
         found = self._latest_code(self._inbox)
         if found is None:
+            cut = any(has_unclosed_fence(m.to_text()) for m in self._inbox[-1:])
             self._inbox.clear()
-            reply = TextMessage(source=self.name, content=NO_CODE_REPLY)
+            reply = TextMessage(source=self.name, content=CUT_OFF_REPLY if cut else NO_CODE_REPLY)
             yield Response(chat_message=reply)
             return
         author, blocks = found
+        chosen = ""
+        if self._block_choice == "program" and len(blocks) > 1:
+            index = choose_program(blocks)
+            chosen = (
+                f"Ran block {index + 1} of {len(blocks)} (the complete program); skipped the rest."
+            )
+            blocks = [blocks[index]]
         generation = CodeGenerationEvent(source=self.name, code_blocks=blocks, author=author)
         yield generation
         digest = _digest(blocks)
@@ -126,7 +147,7 @@ class CodeExecutorAgent(BaseChatAgent):
             exit_code=result.exit_code,
             output=result.output,
             code_blocks=blocks,
-            note=note,
+            note="\n".join(n for n in (chosen, note) if n),
         )
         yield Response(chat_message=message, inner_messages=(generation,))
 

@@ -84,4 +84,10 @@ class ModelClient(Protocol):
         tools: Sequence[ToolSchema] = (),
         tool_choice: ToolChoice = "auto",
         cancellation: CancellationToken | None = None,
-    ) -> CreateResult: ...
+        max_tokens: int | None = None,
+    ) -> CreateResult:
+        """One answer; ``max_tokens`` caps its length (None: the client's or server's default).
+
+        A reply cut at the cap comes back with ``finish_reason == "length"``, never as an error.
+        """
+        ...

@@ -35,6 +35,10 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
+# A small model on CPU answers in seconds to minutes; 60 s (openai's usual) cut off 9 of 58 calls.
+DEFAULT_TIMEOUT_S = 600.0
+
+
 class OpenAIModelClient:
     """A ModelClient on ``openai.AsyncOpenAI``.
 
@@ -42,7 +46,10 @@ class OpenAIModelClient:
         model: the model name the endpoint expects.
         base_url: the endpoint's ``/v1`` root.
         api_key: the key (local servers accept any string).
-        timeout_s: per-request timeout.
+        timeout_s: per-request timeout; the default suits a small model on a CPU, where one
+            answer can take minutes (measured: up to 298 s on 2 cores).
+        max_tokens: default cap on each answer's length (None: the server's, which for a local
+            server may be "until the context is full"); ``create(max_tokens=...)`` overrides it.
         max_retries: retries on connection errors, 408/409/429 and 5xx (the openai client's own
             back-off, which honours Retry-After).
         temperature: None leaves the server's default.
@@ -60,8 +67,9 @@ class OpenAIModelClient:
         model: str,
         base_url: str,
         api_key: str,
-        timeout_s: float = 60.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         max_retries: int = 2,
+        max_tokens: int | None = None,
         temperature: float | None = None,
         parse_tool_calls_from_text: bool = True,
         extra_body: dict[str, Any] | None = None,
@@ -69,6 +77,7 @@ class OpenAIModelClient:
         project: str | None = None,
     ) -> None:
         self._model = model
+        self._max_tokens = max_tokens
         self._temperature = temperature
         self._parse_text_calls = parse_tool_calls_from_text
         self._extra_body = dict(extra_body or {})
@@ -95,6 +104,7 @@ class OpenAIModelClient:
         tools: Sequence[ToolSchema] = (),
         tool_choice: ToolChoice = "auto",
         cancellation: CancellationToken | None = None,
+        max_tokens: int | None = None,
     ) -> CreateResult:
         """One chat completion.
 
@@ -107,6 +117,9 @@ class OpenAIModelClient:
         }
         if self._temperature is not None:
             request["temperature"] = self._temperature
+        cap = max_tokens if max_tokens is not None else self._max_tokens
+        if cap is not None:
+            request["max_tokens"] = cap
         if tools:
             request["tools"] = [_wire_tool(t) for t in tools]
             request["tool_choice"] = _wire_tool_choice(tool_choice)

@@ -12,7 +12,11 @@ from agent_client.errors import ModelError
 from agent_client.messages import FunctionCall, RequestUsage
 from agent_client.models.base import CreateResult, LLMMessage, ToolChoice, ToolSchema
 
-ScriptItem = str | CreateResult | Callable[[Sequence[LLMMessage]], "str | CreateResult"]
+# An exception instance is raised by that call (a timeout, an endpoint error), for tests of
+# how agents survive a failed turn.
+ScriptItem = (
+    str | CreateResult | ModelError | Callable[[Sequence[LLMMessage]], "str | CreateResult"]
+)
 
 
 def tool_call(name: str, arguments: dict[str, Any] | None = None) -> CreateResult:
@@ -26,8 +30,9 @@ def tool_call(name: str, arguments: dict[str, Any] | None = None) -> CreateResul
 class ScriptedModelClient:
     """Plays a script of answers for tests and docs; running out is a ModelError, not a hang.
 
-    Each item is the answer's text, a full ``CreateResult``, or a function of the messages the
-    model was shown. ``calls`` records what each call received, so tests can check prompts.
+    Each item is the answer's text, a full ``CreateResult``, a ``ModelError`` to raise, or a
+    function of the messages the model was shown. ``calls`` records what each call received,
+    so tests can check prompts.
     """
 
     def __init__(
@@ -50,9 +55,15 @@ class ScriptedModelClient:
         tools: Sequence[ToolSchema] = (),
         tool_choice: ToolChoice = "auto",
         cancellation: CancellationToken | None = None,
+        max_tokens: int | None = None,
     ) -> CreateResult:
         self.calls.append(
-            {"messages": list(messages), "tools": list(tools), "tool_choice": tool_choice}
+            {
+                "messages": list(messages),
+                "tools": list(tools),
+                "tool_choice": tool_choice,
+                "max_tokens": max_tokens,
+            }
         )
         if self._index >= len(self._script):
             if not (self._repeat_last and self._script):
@@ -61,6 +72,8 @@ class ScriptedModelClient:
         else:
             item = self._script[self._index]
         self._index += 1
+        if isinstance(item, BaseException):
+            raise item
         if callable(item):
             item = item(messages)
         if isinstance(item, str):
