@@ -27,7 +27,11 @@ class Checked:
 
 
 def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Checked:
+    """Check `body` in full. In a session it may run any language the session's policy allows
+    that the session's image carries (one workspace for all of them); its creation language only
+    chose that image."""
     policy_name = body.policy
+    sandbox_language = None
     if body.session_id is not None:
         session = services.stores.sessions.get(body.session_id, key.tenant)
         if session.state != SessionState.ACTIVE or utcnow() >= session.expires_at:
@@ -39,14 +43,11 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Che
             raise InvalidRequest(
                 f"session {session.id} runs under policy {session.policy!r}", field="policy"
             )
-        if body.language != session.language:
-            raise InvalidRequest(
-                f"session {session.id} runs {session.language!r}", field="language"
-            )
         policy_name = session.policy
+        sandbox_language = session.language
     policy = services.planner.policy_for(key, policy_name)
     request = execution_request(body, policy.name)
-    plan = services.planner.plan(request, labels={})
+    plan = services.planner.plan(request, labels={}, sandbox_language=sandbox_language)
     lease = plan.config.limits.wall_time_s + services.settings.lease_margin_s
     return Checked(request=request, lease_s=lease)
 

@@ -70,7 +70,16 @@ class Planner:
             raise PolicyNotAllowed(f"this key may not use policy {name!r}", field="policy")
         return policy
 
-    def runtime(self, policy: Policy, language: str) -> tuple[str, LanguageRuntime]:
+    def runtime(
+        self, policy: Policy, language: str, *, sandbox_language: str | None = None
+    ) -> tuple[str, LanguageRuntime]:
+        """The image and runtime that run `language` under `policy`.
+
+        `sandbox_language` is the language a sandbox was made for (a session's, at creation):
+        its image then runs the request, which is how one session's workspace serves several
+        languages. A language the policy allows but that image lacks is refused, naming what it
+        does run, rather than run in a second sandbox with another workspace.
+        """
         image = policy.languages.get(language)
         runtime = None if image is None else self.catalogue.runtime(image, language)
         if image is None or runtime is None:
@@ -78,7 +87,27 @@ class Planner:
             raise UnknownLanguage(
                 f"policy {policy.name!r} runs {known}, not {language!r}", field="language"
             )
+        if sandbox_language is None or sandbox_language == language:
+            return image, runtime
+        image, _ = self.runtime(policy, sandbox_language)
+        runtime = self.catalogue.runtime(image, language)
+        if runtime is None:
+            known = ", ".join(self.languages_in(policy, image))
+            raise UnknownLanguage(
+                f"this session was opened for {sandbox_language!r}: its sandbox (image {image!r}) "
+                f"runs {known}, not {language!r}; open a session with language {language!r} "
+                f"to run it",
+                field="language",
+            )
         return image, runtime
+
+    def languages_in(self, policy: Policy, image: str) -> list[str]:
+        """The languages `policy` allows that a sandbox of `image` can run, sorted."""
+        return sorted(
+            language
+            for language in policy.languages
+            if self.catalogue.runtime(image, language) is not None
+        )
 
     def sandbox_config(
         self,
@@ -89,7 +118,8 @@ class Planner:
         *,
         egress_name: str | None = None,
     ) -> SandboxConfig:
-        """`egress_name` (an execution's or a session's id) names the sandbox's proxy directory;
+        """The sandbox `language` is run in (a session's: its creation language);
+        `egress_name` (an execution's or a session's id) names the sandbox's proxy directory;
         None gives a sandbox no way out at all."""
         image, _ = self.runtime(policy, language)
         runtime = policy.runtime if policy.runtime != "runc" else self.settings.runtime
@@ -120,16 +150,19 @@ class Planner:
         labels: Mapping[str, str],
         egress_name: str | None = None,
         name: str | None = None,
+        sandbox_language: str | None = None,
     ) -> Plan:
         """Check every size, path and limit of a request, then build what the runner needs.
 
         `egress_name` names the proxy directory of a sandbox that gets egress (see
         sandbox_config), and `name` its container; the API, which only checks, leaves them out.
+        `sandbox_language` is a session's creation language: its image runs the request (see
+        runtime); None for a sandbox of the request's own.
         """
         policy = self.policies.get(request.policy)
         if policy is None:
             raise InvalidRequest(f"there is no policy {request.policy!r}", field="policy")
-        _, runtime = self.runtime(policy, request.language)
+        _, runtime = self.runtime(policy, request.language, sandbox_language=sandbox_language)
         limits = self.effective_limits(policy, request.limits)
         egress = policy.egress_grant(request.network)
         files = _input_files(request, policy, runtime)
@@ -152,7 +185,7 @@ class Planner:
         )
         config = self.sandbox_config(
             policy,
-            request.language,
+            sandbox_language or request.language,
             limits,
             labels,
             egress_name=egress_name if egress is not None else None,

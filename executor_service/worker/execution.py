@@ -198,7 +198,10 @@ class ExecutionWorker:
                     return egress.attach(result)
                 session, container_id = self._usable_session(request.session_id, execution.tenant)
                 plan = ctx.planner.plan(
-                    request, labels={SESSION_LABEL: session.id}, egress_name=session.id
+                    request,
+                    labels={SESSION_LABEL: session.id},
+                    egress_name=session.id,
+                    sandbox_language=session.language,  # the session's image runs every language
                 )
                 handle = Sandbox(id=container_id, config=plan.config, single_use=False)
                 try:

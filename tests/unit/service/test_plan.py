@@ -106,3 +106,38 @@ def test_unknown_language_and_disallowed_policy(planner: Planner) -> None:
         planner.policy_for(key, "default")
     with pytest.raises(InvalidRequest):
         planner.policy_for(key, "no-such-policy")
+
+
+def test_javascript_runs_node_on_main_js_in_the_python_image(planner: Planner) -> None:
+    plan = planner.plan(request(language="javascript", code="console.log(1)"), labels={})
+    assert plan.program.argv == ("node", "main.js")
+    assert plan.program.files == {"main.js": b"console.log(1)"}
+    assert plan.config.image == "agent-sandbox/python:1"
+
+
+def test_a_session_runs_its_images_other_languages_in_that_image(planner: Planner) -> None:
+    # Under default, bash alone runs in the shell image; in a python session, in the python one.
+    alone = planner.plan(request(language="bash", code="ls"), labels={})
+    assert alone.config.image == "agent-sandbox/shell:1"
+    for language, argv in (("bash", ("bash", "main.sh")), ("javascript", ("node", "main.js"))):
+        plan = planner.plan(
+            request(language=language, code="x"), labels={}, sandbox_language="python"
+        )
+        assert plan.config.image == "agent-sandbox/python:1"
+        assert plan.program.argv == argv
+    assert planner.languages_in(planner.policies["default"], "shell") == ["bash", "sh"]
+
+
+def test_a_language_the_sessions_image_lacks_is_refused_naming_what_it_runs(
+    planner: Planner,
+) -> None:
+    with pytest.raises(UnknownLanguage) as refused:
+        planner.plan(request(language="python"), labels={}, sandbox_language="bash")
+    assert refused.value.field == "language"
+    assert refused.value.status_code == 422
+    assert "(image 'shell') runs bash, sh, not 'python'" in refused.value.message
+    assert "open a session with language 'python'" in refused.value.message
+    # A language the policy does not allow at all is refused as such, session or not.
+    with pytest.raises(UnknownLanguage) as not_allowed:
+        planner.plan(request(language="cobol"), labels={}, sandbox_language="python")
+    assert not_allowed.value.message.startswith("policy 'default' runs bash, javascript, python")
