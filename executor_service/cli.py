@@ -73,8 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("list", help="list keys (ids and tenants, never the keys)")
     images = commands.add_parser("images", help="sandbox images")
     image_commands = images.add_subparsers(dest="images_command", required=True)
-    build = image_commands.add_parser("build", help="build the catalogue's images locally")
-    build.add_argument("--force", action="store_true")
+    build = image_commands.add_parser(
+        "build", help="build the catalogue's images locally (skips those already up to date)"
+    )
+    build.add_argument("names", nargs="*", metavar="NAME", help="images to build (default: all)")
+    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
     commands.add_parser("reap", help="remove every sandbox past its deadline")
     commands.add_parser(
         "mcp", help=f"serve the MCP tools over stdio, as the key in ${MCP_KEY_VARIABLE}"
@@ -118,10 +121,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "keys":
         return _keys(args, settings)
     if args.command == "images":
-        from executor_service.sandbox.images import build_images
+        from executor_service.images.command import build_command
 
-        build_images(settings, force=args.force)
-        return 0
+        return build_command(settings, args.names, force=args.force)
     if args.command == "reap":
         from executor_service.sandbox.docker_runner import create_runner
 

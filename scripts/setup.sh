@@ -23,7 +23,7 @@ DAEMON_JSON=/etc/docker/daemon.json
 # ptrace: the kvm platform hangs in these VMs; network none: gVisor's own network stack fails on
 # this kernel, and sandboxes have no network anyway.
 RUNSC_ARGS=(--platform=ptrace --network=none --host-uds=open)
-# Kept in step with executor_service/sandbox/images.py (OFFICIAL_BASE, OFFLINE_BASE).
+# Kept in step with executor_service/images/base.py (OFFICIAL_BASE, OFFLINE_BASE).
 BASE_IMAGES=(debian:bookworm-slim agent-sandbox/base:bookworm)
 
 started=$SECONDS
@@ -363,7 +363,7 @@ step_compose() {
 step_images() {
     mkdir -p .state
     local log=.state/images-build.log
-    if ! uv run --frozen --no-sync python -m executor_service.sandbox.images >"$log" 2>&1; then
+    if ! uv run --frozen --no-sync executor-service images build >"$log" 2>&1; then
         tail -n 30 "$log" >&2
         die "building the sandbox images failed; full log: $log"
     fi

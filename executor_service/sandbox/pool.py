@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -293,6 +293,9 @@ class PooledRunner:
 
     def reap(self, *, everything: bool = False) -> int:
         return self._runner.reap(everything=everything)
+
+    def present_images(self, refs: Collection[str]) -> frozenset[str]:
+        return self._runner.present_images(refs)
 
 
 def _template(config: SandboxConfig) -> SandboxConfig:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -160,4 +160,8 @@ class SandboxRunner(Protocol):
 
     def pool_state(self) -> PoolState | None:
         """The warm pool's numbers; None for a runner without one."""
+        ...
+
+    def present_images(self, refs: Collection[str]) -> frozenset[str]:
+        """Those of these image references the engine holds (the janitor reports them)."""
         ...

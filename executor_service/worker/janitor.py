@@ -23,7 +23,6 @@ from executor_service.jobs.dispatch import broker_task_ids
 from executor_service.jobs.execution import ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.session import SessionState
-from executor_service.sandbox.images import images_present
 from executor_service.sandbox.spec import MAX_WALL_TIME_S
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.session_ops import SessionOperations
@@ -197,5 +196,13 @@ class Janitor:
         return expired
 
     def report_images(self) -> None:
-        """Tell the API which images exist; it may not ask the engine itself."""
-        self._ctx.stores.workers.set_images_present(images_present(self._ctx.settings))
+        """Tell the API which catalogue images exist; it may not ask the engine itself."""
+        catalogue = self._ctx.planner.catalogue
+        refs = {
+            name: catalogue.image_ref(self._ctx.settings.image_prefix, name)
+            for name in catalogue.images
+        }
+        present = self._ctx.runner.present_images(refs.values())
+        self._ctx.stores.workers.set_images_present(
+            {name: ref in present for name, ref in refs.items()}
+        )

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from executor_service.errors import ConfigError
+from executor_service.images.base import DEFAULT_MIRROR, apt_mirror
+from executor_service.images.sources import source_hash
 from executor_service.sandbox.catalogue import ImageSpec, LanguageRuntime
-from executor_service.sandbox.images import DEFAULT_MIRROR, apt_mirror, source_hash
 
 SPEC = ImageSpec(
     version="1",

@@ -15,15 +15,11 @@ import pytest
 from docker.models.images import Image
 
 from executor_service.errors import ConfigError
+from executor_service.images.base import OFFICIAL_BASE, ensure_base_image
+from executor_service.images.build import build_images
+from executor_service.images.sources import IMAGE_LABEL, SOURCE_HASH_LABEL
 from executor_service.sandbox.catalogue import load_catalogue
-from executor_service.sandbox.images import (
-    IMAGE_LABEL,
-    OFFICIAL_BASE,
-    SOURCE_HASH_LABEL,
-    build_images,
-    ensure_base_image,
-    images_present,
-)
+from executor_service.sandbox.docker_runner import DockerRunner, create_runner
 from executor_service.settings import Settings
 from tests.conftest import missing
 
@@ -183,13 +179,13 @@ def test_labels_and_runtime_config(
 
 
 def test_second_build_skips_and_force_rebuilds(
-    settings: Settings, built_images: dict[str, str]
+    settings: Settings, built_images: dict[str, str], runner: DockerRunner
 ) -> None:
     build_images(settings, log=lambda _line: None)  # whatever changed since set-up is built now
     lines: list[str] = []
     assert build_images(settings, log=lines.append) == []
     assert sum("skipped" in line for line in lines) == len(built_images)
-    assert images_present(settings) == dict.fromkeys(built_images, True)
+    assert runner.present_images(built_images.values()) == frozenset(built_images.values())
     # Every layer comes from the cache, so the forced rebuild is quick and yields the same image.
     assert build_images(settings, ["shell"], force=True, log=lines.append) == [
         built_images["shell"]
@@ -225,7 +221,11 @@ def test_changing_an_image_folder_rebuilds_only_that_image(
     assert build_images(settings, ["shell"], log=lambda _line: None) == [shell]
     second: Image = docker_client.images.get(shell)
     assert second.labels[SOURCE_HASH_LABEL] != first.labels[SOURCE_HASH_LABEL]
-    assert images_present(settings) == {"python": False, "shell": True}
+    runner = create_runner(settings)
+    try:
+        assert runner.present_images([shell, f"{scratch_prefix}/python:1"]) == {shell}
+    finally:
+        runner.close()
 
 
 def test_unknown_image_name_is_a_config_error(settings: Settings) -> None:

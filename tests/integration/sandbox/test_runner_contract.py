@@ -1,9 +1,9 @@
 """One behaviour suite for every SandboxRunner: the Docker runner, the pooled runner in front of
 it, and the fake the service's unit tests use, so the fake cannot drift from what it stands for.
 
-Only what the protocol promises is checked: workspace files in and out, their refusals, and that
-removing a sandbox twice is no error. What a run prints is the real runners' business (the fake
-plays a script).
+Only what the protocol promises is checked: workspace files in and out, their refusals, that
+removing a sandbox twice is no error, and which images are present. What a run prints is the
+real runners' business (the fake plays a script).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from tests.unit.service.fake_runner import FakeRunner, as_sandbox_runner
 @pytest.fixture(params=["docker", "pooled", "fake"])
 def any_runner(request: pytest.FixtureRequest, settings: Settings) -> Iterator[SandboxRunner]:
     if request.param == "fake":
-        yield as_sandbox_runner(FakeRunner())
+        # The fake holds what set-up built, as the engine does.
+        built: dict[str, str] = request.getfixturevalue("built_images")
+        yield as_sandbox_runner(FakeRunner(images=frozenset(built.values())))
         return
     request.getfixturevalue("docker_client")  # the engine must be there (or the test skips)
     made: SandboxRunner = create_runner(settings)
@@ -76,3 +78,13 @@ def test_removing_a_sandbox_twice_is_no_error(
     sandbox = any_runner.prepare(sandboxes.config())
     any_runner.destroy(sandbox.id)
     any_runner.destroy(sandbox.id)
+
+
+def test_present_images_are_the_built_ones_only(
+    any_runner: SandboxRunner, built_images: dict[str, str]
+) -> None:
+    built = frozenset(built_images.values())
+    never_built = "agent-sandbox-test/never-built:0"
+    assert any_runner.present_images([*built, never_built]) == built
+    assert any_runner.present_images([never_built]) == frozenset()
+    assert any_runner.present_images([]) == frozenset()

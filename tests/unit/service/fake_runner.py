@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from executor_service.errors import NotFound, PayloadTooLarge
@@ -42,6 +42,7 @@ class FakeRunner:
     destroyed_labels: list[dict[str, str]] = field(default_factory=list)
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     reaps: int = 0
+    images: frozenset[str] = frozenset()  # the references present_images finds
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def prepare(
@@ -126,6 +127,9 @@ class FakeRunner:
 
     def pool_state(self) -> PoolState | None:
         return None
+
+    def present_images(self, refs: Collection[str]) -> frozenset[str]:
+        return self.images.intersection(refs)
 
 
 def as_sandbox_runner(runner: FakeRunner) -> SandboxRunner:
