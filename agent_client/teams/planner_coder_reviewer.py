@@ -3,6 +3,13 @@
 Order: planner (once) -> coder -> executor -> reviewer -> coder ... The reviewer's APPROVE stops
 the run only if the latest execution exited 0; an approval of a failed or missing run is
 ignored. Each role sees labelled turns, the task always, and a short recent window.
+
+With ``tester=True`` (what the HumanEval benchmark measures): planner -> tester -> coder ->
+executor -> (reviewer, only after a failure) -> coder ... The tester writes asserts from the
+task before any code exists; the executor runs them against each program; the run stops
+verified once every test passed, and the team's answer is the attempt that passed the most.
+Roles are kept in their lane (``role_guards``), a failed model call is retried once, and a
+resubmitted identical program skips the review (twice in a row ends the run).
 """
 
 from __future__ import annotations
@@ -10,17 +17,25 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from agent_client.agents.assistant import AssistantAgent
+from agent_client.agents.assistant import FAILED_TURN, AssistantAgent
 from agent_client.agents.code_executor import CodeExecutorAgent
 from agent_client.conditions import MaxMessageTermination, TerminationCondition
 from agent_client.executors.base import CodeExecutor
-from agent_client.messages import AnyMessage, ChatMessage, CodeExecutionEvent, StopMessage
+from agent_client.messages import (
+    CHAT_MESSAGE_TYPES,
+    AnyMessage,
+    ChatMessage,
+    CodeExecutionEvent,
+    StopMessage,
+)
 from agent_client.models.base import ModelClient
+from agent_client.teams import role_guards
 from agent_client.teams.selector import SelectorGroupChat
+from agent_client.teams.verification import TestRunnerAgent
 
-Role = Literal["planner", "coder", "reviewer"]
+Role = Literal["planner", "coder", "reviewer", "tester"]
 
 PLANNER_PROMPT = (
     "You are the planner. Break the task into a short numbered plan (at most 5 steps) for "
@@ -43,6 +58,26 @@ REVIEWER_PROMPT = (
     "exit with code 0 has no effect."
 )
 
+TESTER_PROMPT = (
+    "You are the tester. From the task alone (its examples and the behaviour it states), "
+    "write 3 to 6 assert statements that call the function the task names, in one ```python "
+    "block with the imports they need. Use exactly the expected values the task gives. Only "
+    "asserts: do not implement the function."
+)
+TESTED_CODER_PROMPT = (
+    "You are the coder. Write ONE complete Python program in a single ```python block that "
+    "solves the task: all imports and the function(s) the task names, nothing else (no "
+    "tests, no asserts, no examples: the tester's tests are run against your code). If tests "
+    "failed, fix the cause shown in the real output and send the whole corrected program; "
+    "never resend identical code."
+)
+TESTED_REVIEWER_PROMPT = (
+    "You are the reviewer. The tester's tests were run against the coder's program and some "
+    "failed. Read the task, the program and the REAL output. Answer REVISE on the first line, "
+    "then in a few sentences: which test failed, what the program returned instead, and the "
+    "cause to fix. If a test's expected value contradicts the task, say so. Do not write code."
+)
+
 _APPROVAL = re.compile(r"^[\W_]*APPROVE\b", re.MULTILINE)
 
 
@@ -51,6 +86,64 @@ class RolePrompts:
     planner: str = PLANNER_PROMPT
     coder: str = CODER_PROMPT
     reviewer: str = REVIEWER_PROMPT
+    tester: str = TESTER_PROMPT
+
+
+TESTED_PROMPTS = RolePrompts(coder=TESTED_CODER_PROMPT, reviewer=TESTED_REVIEWER_PROMPT)
+
+
+class TestedRunTermination(TerminationCondition):
+    """Stops a tested run: all tests passed, the same program twice in a row, two failed model
+    turns in a row, or ``max_rounds`` programs tested.
+
+    Args:
+        executor: the ``TestRunnerAgent``'s name.
+        max_rounds: programs tested before the run stops with its best attempt.
+    """
+
+    def __init__(self, *, executor: str, max_rounds: int) -> None:
+        self._executor = executor
+        self._max_rounds = max_rounds
+        self._runs = 0
+        self._repeats_in_a_row = 0
+        self._failed_in_a_row = 0
+        self._stop: StopMessage | None = None
+
+    @property
+    def terminated(self) -> bool:
+        return self._stop is not None
+
+    async def __call__(self, messages: Sequence[AnyMessage]) -> StopMessage | None:
+        if self._stop is not None:
+            return self._stop
+        for message in messages:
+            if message.is_task or not isinstance(message, CHAT_MESSAGE_TYPES):
+                continue
+            self._failed_in_a_row = (
+                self._failed_in_a_row + 1 if message.metadata.get("turn") == FAILED_TURN else 0
+            )
+            reason = None
+            if self._failed_in_a_row >= 2:
+                reason = "two model calls in a row failed; the best attempt so far stands."
+            elif isinstance(message, CodeExecutionEvent) and message.source == self._executor:
+                self._runs += 1
+                meta = message.metadata
+                repeat = "repeat" in meta
+                self._repeats_in_a_row = self._repeats_in_a_row + 1 if repeat else 0
+                if meta.get("verified") == "true":
+                    reason = f"all {meta['tests_total']} tests passed."
+                elif self._repeats_in_a_row >= 2:
+                    reason = "the coder resent an identical program twice in a row."
+                elif self._runs >= self._max_rounds:
+                    reason = f"{self._max_rounds} programs tested; the best attempt stands."
+            if reason is not None:
+                self._stop = StopMessage(source="termination", content=reason)
+                return self._stop
+        return None
+
+    async def reset(self) -> None:
+        self._stop = None
+        self._runs = self._repeats_in_a_row = self._failed_in_a_row = 0
 
 
 class VerifiedApprovalTermination(TerminationCondition):
@@ -95,6 +188,34 @@ def is_approval(text: str) -> bool:
     return _APPROVAL.search(text) is not None
 
 
+class PlannerCoderReviewer(SelectorGroupChat):
+    """The preset team; ``answer`` is its best program so far, ``verified`` whether tests
+    that ran passed it (with ``tester=True``) or, without a tester, whether it exited 0."""
+
+    def __init__(self, *args: Any, runner: CodeExecutorAgent | TestRunnerAgent, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._runner = runner
+
+    @property
+    def runner(self) -> CodeExecutorAgent | TestRunnerAgent:
+        return self._runner
+
+    @property
+    def answer(self) -> str | None:
+        if isinstance(self._runner, TestRunnerAgent):
+            tested = self._runner.best_attempt
+            return tested.program if tested is not None else None
+        best = self._runner.best_attempt or next(iter(reversed(self._runner.attempts)), None)
+        return "\n\n".join(b.code for b in best.blocks) if best is not None else None
+
+    @property
+    def verified(self) -> bool:
+        if isinstance(self._runner, TestRunnerAgent):
+            tested = self._runner.best_attempt
+            return tested is not None and tested.verified
+        return self._runner.best_attempt is not None
+
+
 def planner_coder_reviewer(
     model_client: ModelClient | Mapping[Role, ModelClient],
     executor: CodeExecutor,
@@ -104,72 +225,133 @@ def planner_coder_reviewer(
     extra_termination: TerminationCondition | None = None,
     coder_context_messages: int = 6,
     reviewer_context_messages: int = 4,
-) -> SelectorGroupChat:
-    """A ready team: planner, coder, executor (the sandbox), reviewer.
+    tester: bool = False,
+    planner: bool = True,
+    reviewer: bool = True,
+    max_tokens: int | Mapping[Role, int] | None = None,
+) -> PlannerCoderReviewer:
+    """A ready team: planner, (tester,) coder, executor (the sandbox), reviewer.
 
     Args:
         model_client: one model for every role, or one per role (``planner``, ``coder``,
-            ``reviewer``).
+            ``reviewer``, ``tester``).
         executor: where code runs (``RemoteExecutor`` for the sandbox service).
-        prompts: the roles' system messages.
+        prompts: the roles' system messages (with ``tester=True`` the default is
+            ``TESTED_PROMPTS``: a coder without asserts, a reviewer of failed tests).
         max_rounds: coder-executor-reviewer rounds before the run stops unapproved.
         extra_termination: OR-ed in (e.g. a TimeoutTermination or ExternalTermination).
+        tester: add a tester whose asserts, run against each program, decide success.
+        planner: include the planner (with a tester it is optional; without, it always runs).
+        reviewer: include the reviewer (with a tester only; it explains failed tests).
+        max_tokens: cap on each answer, for all roles or per role.
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
-    prompts = prompts or RolePrompts()
+    if not tester and not (planner and reviewer):
+        raise ValueError("without a tester the planner and the reviewer are required")
+    prompts = prompts or (TESTED_PROMPTS if tester else RolePrompts())
 
     def client(role: Role) -> ModelClient:
         if isinstance(model_client, Mapping):
-            return model_client[role]
+            return model_client.get(role) or model_client["coder"]
         return model_client
 
-    planner = AssistantAgent(
-        "planner",
-        client("planner"),
-        description="Breaks the task into steps.",
-        system_message=prompts.planner,
+    def cap(role: Role) -> int | None:
+        return max_tokens.get(role) if isinstance(max_tokens, Mapping) else max_tokens
+
+    agents: list[AssistantAgent | CodeExecutorAgent | TestRunnerAgent] = []
+    if planner:
+        agents.append(
+            AssistantAgent(
+                "planner",
+                client("planner"),
+                description="Breaks the task into steps.",
+                system_message=prompts.planner,
+                max_tokens=cap("planner"),
+                reply_check=role_guards.plan_check,
+                reply_repair=role_guards.strip_code,
+            )
+        )
+    if tester:
+        agents.append(
+            AssistantAgent(
+                "tester",
+                client("tester"),
+                description="Writes tests from the task, before and apart from the code.",
+                system_message=prompts.tester,
+                max_context_messages=1,  # the task (and the plan): never the code
+                max_tokens=cap("tester"),
+                reply_check=role_guards.tests_check,
+            )
+        )
+    agents.append(
+        AssistantAgent(
+            "coder",
+            client("coder"),
+            description="Writes the Python program.",
+            system_message=prompts.coder,
+            max_context_messages=coder_context_messages,
+            max_tokens=cap("coder"),
+        )
     )
-    coder = AssistantAgent(
-        "coder",
-        client("coder"),
-        description="Writes the Python program.",
-        system_message=prompts.coder,
-        max_context_messages=coder_context_messages,
-    )
-    runner = CodeExecutorAgent(
-        "executor",
-        executor,
-        description="Runs the coder's program in the sandbox and reports the real result.",
-        sources=["coder"],
-    )
-    reviewer = AssistantAgent(
-        "reviewer",
-        client("reviewer"),
-        description="Approves only a correct, successful run.",
-        system_message=prompts.reviewer,
-        max_context_messages=reviewer_context_messages,
-    )
-    # task + plan + rounds of (code, result, review)
-    termination: TerminationCondition = VerifiedApprovalTermination(
-        reviewer="reviewer", executor="executor"
-    ) | MaxMessageTermination(2 + 3 * max_rounds)
+    runner: CodeExecutorAgent | TestRunnerAgent
+    if tester:
+        runner = TestRunnerAgent("executor", executor)
+    else:
+        runner = CodeExecutorAgent(
+            "executor",
+            executor,
+            description="Runs the coder's program in the sandbox and reports the real result.",
+            sources=["coder"],
+            blocks="program",
+        )
+    agents.append(runner)
+    if reviewer:
+        agents.append(
+            AssistantAgent(
+                "reviewer",
+                client("reviewer"),
+                description="Approves only a correct, successful run.",
+                system_message=prompts.reviewer,
+                max_context_messages=reviewer_context_messages,
+                max_tokens=cap("reviewer"),
+                reply_check=role_guards.review_check,
+                reply_repair=role_guards.review_repair,
+            )
+        )
+    termination: TerminationCondition
+    if tester:
+        termination = TestedRunTermination(executor="executor", max_rounds=max_rounds)
+    else:
+        # task + plan + rounds of (code, result, review)
+        termination = VerifiedApprovalTermination(
+            reviewer="reviewer", executor="executor"
+        ) | MaxMessageTermination(2 + 3 * max_rounds)
     if extra_termination is not None:
         termination = termination | extra_termination
-    return SelectorGroupChat(
-        [planner, coder, runner, reviewer],
-        selector_func=_next_role,
+    names = [a.name for a in agents]
+    return PlannerCoderReviewer(
+        agents,
+        selector_func=lambda thread: _next_role(thread, names),
         termination_condition=termination,
+        runner=runner,
     )
 
 
-def _next_role(thread: Sequence[ChatMessage]) -> str:
+def _next_role(thread: Sequence[ChatMessage], names: Sequence[str]) -> str:
     last = next((m for m in reversed(thread) if not m.is_task), None)
     if last is None:
-        return "planner"
+        return names[0]
+    if last.metadata.get("turn") == FAILED_TURN:
+        return last.source  # once more; a second failure in a row stops or moves on below
     if last.source == "executor":
-        # No code found: back to the coder; a real run goes to the reviewer.
-        return "reviewer" if isinstance(last, CodeExecutionEvent) else "coder"
+        # No code found, or a resubmitted program: back to the coder; a real run goes to the
+        # reviewer (when there is one; a verified run has already stopped the team).
+        if isinstance(last, CodeExecutionEvent) and "repeat" not in last.metadata:
+            return "reviewer" if "reviewer" in names else "coder"
+        return "coder"
+    if last.source == "planner" and "tester" in names:
+        return "tester"
     if last.source == "coder":
         return "executor"
-    return "coder"  # after the planner or a review
+    return "coder"  # after the planner, the tester or a review
