@@ -44,6 +44,14 @@ from executor_service.sandbox.hardening import (
     draw_code_uid,
     user,
 )
+from executor_service.sandbox.kernel_bridge import (
+    KERNEL_DIED,
+    CellDecoder,
+    CellReport,
+    bridge_argv,
+    cell_job,
+    read_cell,
+)
 from executor_service.sandbox.launcher import LAUNCHER, LAUNCHER_COMMAND, Job, runs_in_process
 from executor_service.sandbox.runner import (
     DEADLINE_LABEL,
@@ -115,6 +123,7 @@ class _ExecOutcome:
     stopped: RunStatus | None  # set when we cut the run short: timeout, cancelled, output_limit
     wall_time_s: float
     cleaned: bool = False  # a launcher has killed what the program left running
+    cell: CellReport | None = None  # an interpreter session's cell: what its kernel bridge said
 
 
 class DockerRunner:
@@ -148,6 +157,8 @@ class DockerRunner:
         self._attached_lock = threading.Lock()
         # Sessions' launchers waiting for their next job: (exec stream, exec id) by sandbox id.
         self._session_launchers: dict[str, tuple[socket.socket, str]] = {}
+        # Interpreter sessions' kernel bridges waiting for their next cell, likewise.
+        self._kernel_bridges: dict[str, tuple[socket.socket, str]] = {}
 
     def close(self) -> None:
         """Wait for background removals to finish (call before the process exits)."""
@@ -273,7 +284,8 @@ class DockerRunner:
         with self._attached_lock:
             raw = self._attached.pop(sandbox_id, None)
             launcher = self._session_launchers.pop(sandbox_id, None)
-        for stream in (raw, launcher[0] if launcher else None):
+            bridge = self._kernel_bridges.pop(sandbox_id, None)
+        for stream in (raw, launcher[0] if launcher else None, bridge[0] if bridge else None):
             if stream is not None:
                 close_stream(stream)
         with self._known_uids_lock:
@@ -374,6 +386,9 @@ class DockerRunner:
         if sandbox.launched:
             outcome = self._launch(sandbox, program, on_output, cancel)
             return self._result(sandbox, program, outcome, before)
+        if program.cell is not None:
+            outcome = self._cell(sandbox, program, program.cell, on_output, cancel)
+            return self._result(sandbox, program, outcome, before)
         if not sandbox.single_use and sandbox.config.ready_python:
             outcome = self._session_launch(sandbox, program, on_output, cancel)
             return self._result(sandbox, program, outcome, before)
@@ -403,7 +418,7 @@ class DockerRunner:
     ) -> RunResult:
         """Measure, stop what must stop, judge and collect: the same for every way of running."""
         usage = self._usage(sandbox.id)
-        if outcome.stopped is not None:
+        if outcome.stopped is not None and outcome.cell is None:  # (a cell was interrupted)
             self._stop_processes(sandbox)
         elif not (sandbox.launched or outcome.cleaned) and (
             not sandbox.single_use or program.collect
@@ -412,6 +427,8 @@ class DockerRunner:
             self._end_leftovers(sandbox)
         oom_kills = usage.oom_kills - (before.oom_kills if before else 0)
         status, message = self._judge(outcome, sandbox, oom_kills)
+        if outcome.cell is not None:
+            status, message = _cell_verdict(outcome.cell, status, message, oom_kills)
         files: tuple[OutputFile, ...] = ()
         if program.collect and outcome.stopped is None:
             files = self._collect(sandbox, program)
@@ -430,6 +447,7 @@ class DockerRunner:
             memory_peak_bytes=usage.memory_peak_bytes,
             files=files,
             message=message,
+            outputs=outcome.cell.outputs if outcome.cell is not None else (),
         )
 
     def _judge(
@@ -626,6 +644,79 @@ class DockerRunner:
                 time.sleep(0.025)
         return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
 
+    def _cell(
+        self,
+        sandbox: Sandbox,
+        program: Program,
+        code: str,
+        on_output: OutputCallback | None,
+        cancel: threading.Event | None,
+    ) -> _ExecOutcome:
+        """Run an interpreter session's cell in its kernel, through the kernel bridge.
+
+        The bridge (kernel_bridge.py) is started like a session's launcher, once per worker
+        process, and kept attached. A cell cut short is interrupted, not killed: the kernel and
+        its variables survive. Only when the bridge does not answer the interrupt (code that
+        ignores SIGINT) or has ended are the session's processes killed, the kernel with them;
+        the next cell then gets a new kernel, and its result says so.
+        """
+        if sandbox.single_use:
+            raise SandboxError("a cell runs only in an interpreter session's sandbox")
+        with self._attached_lock:
+            held = self._kernel_bridges.pop(sandbox.id, None)
+        if held is not None and select.select([held[0]], [], [], 0)[0]:
+            close_stream(held[0])  # it said something while idle: it has ended
+            held = None
+        raw, exec_id = held if held is not None else self._start_kernel_bridge(sandbox)
+        limits = sandbox.config.limits
+        files = {workspace.safe_relative_path(p): data for p, data in program.files.items()}
+        job = cell_job(code, files)
+        decoder = CellDecoder(limits.output_bytes, on_output, job.nonce)
+        threading.Thread(
+            target=feed,
+            args=(raw, job.encode(code.encode())),
+            kwargs={"half_close": False},
+            daemon=True,
+        ).start()
+        try:
+            stopped, answered, wall_time_s = read_cell(raw, decoder, limits.wall_time_s, cancel)
+        except BaseException:
+            close_stream(raw)
+            raise
+        if answered and decoder.report is not None:
+            with self._attached_lock:
+                self._kernel_bridges[sandbox.id] = (raw, exec_id)
+            report = decoder.report
+            if stopped is None and report.status == KERNEL_DIED:
+                # The kernel died with its cell: judged by its exit code, not cut short.
+                return _ExecOutcome(decoder, report.exit_code, None, wall_time_s, True, report)
+            return _ExecOutcome(decoder, report.exit_code, stopped, wall_time_s, True, report)
+        close_stream(raw)
+        if stopped is None:  # the bridge ended by itself (killed by the code, say)
+            lost = CellReport(KERNEL_DIED, None, (), interrupted=False, dropped=0, notice="")
+            return _ExecOutcome(decoder, None, None, wall_time_s, True, lost)
+        # No answer to the interrupt: `_result` stops the session's processes, the kernel too.
+        return _ExecOutcome(decoder, None, stopped, wall_time_s)
+
+    def _start_kernel_bridge(self, sandbox: Sandbox) -> tuple[socket.socket, str]:
+        with _engine_errors():
+            exec_id = self._engine.call(
+                "POST",
+                container_path(sandbox.id, "exec"),
+                body={
+                    "AttachStdin": True,
+                    "AttachStdout": True,
+                    "AttachStderr": True,
+                    "Tty": False,
+                    "Privileged": False,
+                    "Cmd": bridge_argv(),
+                    "User": user(self._code_uid(sandbox)),
+                    "WorkingDir": WORKSPACE,
+                },
+            )["Id"]
+            start = {"Detach": False, "Tty": False}
+            return self._engine.hijack(f"/exec/{exec_id}/start", body=start), str(exec_id)
+
     def _start_session_launcher(self, sandbox: Sandbox) -> tuple[socket.socket, str]:
         with _engine_errors():
             exec_id = self._engine.call(
@@ -791,6 +882,34 @@ class DockerRunner:
         if outcome.stopped is not None:
             raise SandboxError(f"workspace operation {argv[0]} did not finish ({outcome.stopped})")
         return outcome
+
+
+def _cell_verdict(
+    report: CellReport, status: RunStatus, message: str, oom_kills: int
+) -> tuple[RunStatus, str]:
+    """A cell's status and message: a cut-short cell was interrupted, not killed, and a kernel
+    that died is said to have, with what the next cell gets."""
+    if status in STOPPED and report.interrupted:
+        message = message.replace("; killed", "").replace(" and killed", "")
+        message += "; the cell was interrupted and the kernel kept its state"
+    elif report.status == "error" and status is RunStatus.ERROR and report.exit_code == 1:
+        message = "the cell raised an exception (its traceback is on stderr)"
+    elif report.status == KERNEL_DIED:
+        cause = (
+            "the memory limit was reached"
+            if oom_kills > 0
+            else f"it exited with code {report.exit_code}"
+        )
+        status = RunStatus.MEMORY_LIMIT if oom_kills > 0 else RunStatus.ERROR
+        message = (
+            f"the kernel died ({cause}); the next execution gets a new kernel, "
+            "without the variables and imports of earlier cells"
+        )
+    if report.notice:
+        message = f"{message}; {report.notice}" if message else report.notice
+    if report.dropped:
+        message += f"{'; ' if message else ''}{report.dropped} more displays were dropped"
+    return status, message
 
 
 def _float(value: str | None) -> float | None:

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 TRAILER_PREFIX = b"\x00agent-sandbox-exit "
 LAUNCHER_COMMAND = "python3"
 
+# Reading a job's bytes and placing its files, shared with the kernel bridge (kernel_bridge.py).
 # Kept small and dependency-free: it runs in the sandbox image's own Python, before any user code.
-LAUNCHER = r"""
+PLACEMENT = r"""
 import errno, os, signal, stat, sys
-SESSION = sys.argv[1:] == ["session"]
 REASONS = {errno.ELOOP: "it passes through a symlink", errno.ENOTDIR: "a parent is not a directory",
            errno.EISDIR: "it is a directory", errno.EACCES: "permission denied",
            errno.EPERM: "permission denied", errno.EROFS: "permission denied",
@@ -100,6 +100,11 @@ def place(path, data):
     while view:
         view = view[os.write(out, view):]
     os.close(out)
+"""
+LAUNCHER = (
+    PLACEMENT
+    + r"""
+SESSION = sys.argv[1:] == ["session"]
 def end(nonce, code):
     for _ in range(3):  # what the program left behind; kill(-1) spares this process
         try:
@@ -184,6 +189,7 @@ os.close(2)
 while True:
     signal.pause()
 """
+)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,6 +98,9 @@ class Program:
     collect: tuple[str, ...] = ()  # glob patterns, relative to the workspace, of files to return
     max_files_out: int = 16
     max_file_out_bytes: int = 1024 * 1024
+    # Set in an interpreter session: the code to run as a cell in the session's kernel (argv is
+    # then unused).
+    cell: str | None = None
 
 
 class RunStatus(enum.StrEnum):
@@ -128,6 +131,19 @@ class OutputFile(BaseModel):
     error: str | None = None
 
 
+class RichOutput(BaseModel):
+    """One display a cell produced (a plot, a table's HTML, a value's repr), as its MIME bundle
+    holds it: text as UTF-8, images as their bytes (base64 in JSON). A display over its cap keeps
+    what fits of a text and nothing of an image, with `truncated` set and the whole size."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    mime_type: Literal["text/plain", "text/html", "image/png"]
+    data: bytes
+    size_bytes: int
+    truncated: bool = False
+
+
 class RunResult(BaseModel):
     """What one run produced, as the runner measured it."""
 
@@ -147,3 +163,5 @@ class RunResult(BaseModel):
     # Every connection the code asked the egress proxy for (policies with an allowlist only).
     egress: tuple[EgressRecord, ...] = ()
     egress_dropped: int = 0  # records beyond egress.audit.MAX_RECORDS, counted only
+    # What an interpreter session's cell displayed, in order (each display's richest forms).
+    outputs: tuple[RichOutput, ...] = ()
