@@ -157,6 +157,13 @@ def _sse(event: str, data: str, ident: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {data}\n\n"
 
 
+def _displays(view: ExecutionView) -> Iterator[str]:
+    """A cell's displays as events of their own, so a follower can show each (they come whole
+    with the cell's result: the kernel bridge returns them when the cell ends)."""
+    for output in view.result.outputs if view.result is not None else ():
+        yield _sse("display", output.model_dump_json())
+
+
 def _event_stream(
     services: Services, execution_id: str, after: str, tenant: str, token: str
 ) -> Iterator[str]:
@@ -179,7 +186,9 @@ def _event_stream(
                     yield _sse("state", state_event(current.state).model_dump_json())
                     sent_any = True
                 if current.state.final:
-                    yield _sse("result", execution_view(current).model_dump_json())
+                    view = execution_view(current)
+                    yield from _displays(view)
+                    yield _sse("result", view.model_dump_json())
                     return
                 yield ": keep-alive\n\n"
                 continue
@@ -187,8 +196,9 @@ def _event_stream(
                 after = event.id
                 sent_any = True
                 if event.kind == "result":
-                    final = store.get(execution_id)
-                    yield _sse("result", execution_view(final).model_dump_json(), event.id)
+                    final = execution_view(store.get(execution_id))
+                    yield from _displays(final)
+                    yield _sse("result", final.model_dump_json(), event.id)
                     return
                 yield _sse(event.kind, event_payload(event).model_dump_json(), event.id)
     except (NotFound, RedisError):

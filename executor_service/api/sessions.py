@@ -20,6 +20,7 @@ from executor_service.api.wire.sessions import (
     session_view,
 )
 from executor_service.errors import (
+    InvalidRequest,
     LimitAboveCeiling,
     PayloadTooLarge,
     SandboxError,
@@ -27,7 +28,7 @@ from executor_service.errors import (
     SessionEnded,
 )
 from executor_service.jobs.ids import new_id, utcnow
-from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.session import Session, SessionKind, SessionState
 from executor_service.jobs.session_commands import (
     EndSession,
     ListFiles,
@@ -48,6 +49,12 @@ def create_session(body: SessionCreate, key: CurrentKey, services: ServicesDep) 
     settings = services.settings
     policy = services.planner.policy_for(key, body.policy)
     services.planner.runtime(policy, body.language)
+    if body.kind == "interpreter" and body.language != "python":
+        raise InvalidRequest(
+            f"an interpreter session runs Python only, not {body.language!r}: use "
+            '"language": "python", or "kind": "plain" for other languages',
+            field="kind",
+        )
     idle = body.idle_timeout_s or settings.session_idle_timeout_s
     lifetime = body.max_lifetime_s or settings.session_max_lifetime_s
     if idle > settings.session_idle_timeout_ceiling_s:
@@ -66,6 +73,7 @@ def create_session(body: SessionCreate, key: CurrentKey, services: ServicesDep) 
         tenant=key.tenant,
         policy=policy.name,
         language=body.language,
+        kind=SessionKind(body.kind),
         created_at=now,
         last_used_at=now,
         idle_timeout_s=idle,

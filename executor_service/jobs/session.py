@@ -14,6 +14,14 @@ class SessionState(enum.StrEnum):
     DELETED = "deleted"
 
 
+class SessionKind(enum.StrEnum):
+    """What runs an execution: a new process each time (plain), or a cell in the session's one
+    Jupyter kernel, which keeps variables and imports between executions (interpreter)."""
+
+    PLAIN = "plain"
+    INTERPRETER = "interpreter"
+
+
 class Session(BaseModel):
     """The stored record; callers see it through the API's mapping, never as stored."""
 
@@ -23,6 +31,7 @@ class Session(BaseModel):
     tenant: str
     policy: str
     language: str
+    kind: SessionKind = SessionKind.PLAIN
     state: SessionState = SessionState.ACTIVE
     created_at: datetime
     last_used_at: datetime

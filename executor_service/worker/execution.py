@@ -10,20 +10,28 @@ from __future__ import annotations
 import codecs
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import structlog
 from redis import RedisError
 
 from executor_service.egress.audit import EgressRecord
-from executor_service.errors import NotFound, ServiceError, SessionEnded, StoreUnavailable
+from executor_service.errors import (
+    InvalidRequest,
+    NotFound,
+    ServiceError,
+    SessionEnded,
+    StoreUnavailable,
+)
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.metrics import MetricsBatch
-from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.session import Session, SessionKind, SessionState
 from executor_service.jobs.store import ExecutionStore
+from executor_service.policy.model import Policy
 from executor_service.sandbox.runner import Sandbox, Stream
-from executor_service.sandbox.spec import RunResult
+from executor_service.sandbox.spec import Program, RunResult
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.session_ops import SESSION_LABEL
 
@@ -204,18 +212,33 @@ class ExecutionWorker:
                     sandbox_language=session.language,  # the session's image runs every language
                 )
                 handle = Sandbox(id=container_id, config=plan.config, single_use=False)
+                program = plan.program
+                if session.kind == SessionKind.INTERPRETER:
+                    program = self._as_cell(execution, plan.policy, program)
                 try:
                     with ctx.egress.opened(
                         plan.config.egress_dir, plan.egress, egress_log, remove_after=False
                     ) as egress:
-                        result = ctx.runner.run(
-                            handle, plan.program, on_output=output, cancel=cancel
-                        )
+                        result = ctx.runner.run(handle, program, on_output=output, cancel=cancel)
                     return egress.attach(result)
                 finally:
                     self._touch(session.id)
             finally:
                 output.flush()
+
+    def _as_cell(self, execution: Execution, policy: Policy, program: Program) -> Program:
+        """An interpreter session runs the code as a cell of its kernel; the code's own file
+        (main.py) is not written, the other files are placed as for any run."""
+        request = execution.request
+        if request.code is None:
+            raise InvalidRequest(
+                "an interpreter session runs `code` as a cell; put what the files should do in "
+                "code (they are placed in the workspace first)",
+                field="code",
+            )
+        _, runtime = self._ctx.planner.runtime(policy, request.language)
+        files = {path: data for path, data in program.files.items() if path != runtime.file}
+        return replace(program, cell=request.code, files=files)
 
     def _usable_session(self, session_id: str, tenant: str) -> tuple[Session, str]:
         sessions = self._ctx.stores.sessions

@@ -3,6 +3,7 @@
     event: state   {"state": "running"}
     event: output  {"stream": "stdout", "data": "..."}
     event: egress  an EgressRecord, as the proxy decided
+    event: display a RichOutput of an interpreter session's cell, just before the result
     event: result  the ExecutionView, once it is final
 
 The store keeps its own format for events; it is read here and mapped, so what a stored event

@@ -83,6 +83,19 @@ class EgressRecord(BaseModel):
     bytes_received: int = 0  # from the destination to the sandbox
 
 
+class RichOutput(BaseModel):
+    """One display of an interpreter session's cell: a plot (image/png, base64 in JSON), a
+    table's text/html, a value's text/plain. Over its cap, a text keeps what fits and an image
+    nothing; `truncated` says so and `size_bytes` gives the whole size."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    mime_type: Literal["text/plain", "text/html", "image/png"]
+    data: bytes
+    size_bytes: int
+    truncated: bool = False
+
+
 class RunResult(BaseModel):
     """What one run produced, as the runner measured it."""
 
@@ -102,6 +115,8 @@ class RunResult(BaseModel):
     # Every connection the code asked the egress proxy for (policies with an allowlist only).
     egress: tuple[EgressRecord, ...] = ()
     egress_dropped: int = 0  # records beyond the log's bound, counted only
+    # What an interpreter session's cell displayed, in order; empty for any other run.
+    outputs: tuple[RichOutput, ...] = ()
 
 
 class ExecutionError(BaseModel):
@@ -176,6 +191,16 @@ def run_result(result: spec.RunResult) -> RunResult:
         message=result.message,
         egress=tuple(egress_record(record) for record in result.egress),
         egress_dropped=result.egress_dropped,
+        outputs=tuple(rich_output(item) for item in result.outputs),
+    )
+
+
+def rich_output(item: spec.RichOutput) -> RichOutput:
+    return RichOutput(
+        mime_type=item.mime_type,
+        data=item.data,
+        size_bytes=item.size_bytes,
+        truncated=item.truncated,
     )
 
 

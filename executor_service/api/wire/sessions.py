@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,7 @@ class SessionCreate(BaseModel):
                 {
                     "policy": "default",
                     "language": "python",
+                    "kind": "interpreter",
                     "idle_timeout_s": 600,
                     "max_lifetime_s": 3600,
                 }
@@ -37,6 +38,9 @@ class SessionCreate(BaseModel):
 
     policy: Annotated[str | None, Field(max_length=64)] = None
     language: Annotated[str, Field(min_length=1, max_length=64)] = "python"
+    # "interpreter": each execution runs as a cell of one Jupyter kernel (Python only), so
+    # variables and imports persist and displays (plots, HTML) come back in `result.outputs`.
+    kind: Literal["plain", "interpreter"] = "plain"
     idle_timeout_s: Annotated[int | None, Field(gt=0)] = None
     max_lifetime_s: Annotated[int | None, Field(gt=0)] = None
 
@@ -49,6 +53,7 @@ class SessionView(BaseModel):
     id: Annotated[str, Field(examples=["se_0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a"])]
     policy: Annotated[str, Field(examples=["default"])]
     language: Annotated[str, Field(examples=["python"])]
+    kind: Literal["plain", "interpreter"] = "plain"
     state: SessionState
     created_at: datetime
     last_used_at: datetime
@@ -79,6 +84,7 @@ def session_view(session: records.Session) -> SessionView:
         id=session.id,
         policy=session.policy,
         language=session.language,
+        kind=session.kind.value,
         state=SessionState(session.state.value),
         created_at=session.created_at,
         last_used_at=session.last_used_at,
