@@ -47,6 +47,10 @@ def finished_record() -> records.Execution:
             ),
         ),
         egress_dropped=2,
+        outputs=(
+            spec.RichOutput(mime_type="image/png", data=b"\x89PNG", size_bytes=4),
+            spec.RichOutput(mime_type="text/plain", data=b"x" * 8, size_bytes=9, truncated=True),
+        ),
     )
     return records.Execution(
         id="ex_1",
@@ -116,6 +120,20 @@ def test_an_execution_reaches_the_wire_as_the_contract_says() -> None:
                 }
             ],
             "egress_dropped": 2,
+            "outputs": [
+                {
+                    "mime_type": "image/png",
+                    "data": base64.b64encode(b"\x89PNG").decode(),
+                    "size_bytes": 4,
+                    "truncated": False,
+                },
+                {
+                    "mime_type": "text/plain",
+                    "data": base64.b64encode(b"x" * 8).decode(),
+                    "size_bytes": 9,
+                    "truncated": True,
+                },
+            ],
         },
         "error": None,
     }
@@ -141,6 +159,7 @@ def test_a_session_reaches_the_wire_without_its_container() -> None:
         tenant="acme",
         policy="default",
         language="python",
+        kind=session_records.SessionKind.INTERPRETER,
         created_at=T0,
         last_used_at=T0 + timedelta(seconds=30),
         idle_timeout_s=60,
@@ -152,6 +171,7 @@ def test_a_session_reaches_the_wire_without_its_container() -> None:
         "id": "se_1",
         "policy": "default",
         "language": "python",
+        "kind": "interpreter",
         "state": "active",
         "created_at": "2026-01-02T03:04:05Z",
         "last_used_at": "2026-01-02T03:04:35Z",
@@ -186,6 +206,7 @@ SESSION_SERVER_SIDE = {"tenant", "container_id"}
         (sessions.SessionView, session_records.Session, SESSION_SERVER_SIDE, {"expires_at"}),
         (executions.RunResult, spec.RunResult, set(), set()),
         (executions.OutputFile, spec.OutputFile, set(), set()),
+        (executions.RichOutput, spec.RichOutput, set(), set()),
         (executions.EgressRecord, audit.EgressRecord, set(), set()),
         (executions.ExecutionError, records.ExecutionError, set(), set()),
     ],
