@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The checkout this module runs from, when it does (an editable install or `uv run` in it).
+PROJECT_ROOT = PACKAGE_DIR.parent
+
+
+def _checkout() -> Path | None:
+    """The source tree, if this is one: its policies and catalogue are the ones being edited."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "policies").is_dir():
+        return PROJECT_ROOT
+    return None
+
+
+def shipped(name: str) -> Path:
+    """A data folder (`policies`, `sandbox_images`): the checkout's, else the installed wheel's
+    copy inside the package (pyproject's hatch force-include puts it there)."""
+    root = _checkout()
+    return root / name if root is not None else PACKAGE_DIR / name
+
+
+def default_state_dir() -> Path:
+    """The checkout's .state; installed, the user's state directory (never site-packages)."""
+    root = _checkout()
+    if root is not None:
+        return root / ".state"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "agent-sandbox"
 
 
 class Settings(BaseSettings):
@@ -17,11 +43,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXECUTOR_", frozen=True, extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
-    policies_dir: Path = PROJECT_ROOT / "policies"
+    policies_dir: Path = Field(default_factory=lambda: shipped("policies"))
     default_policy: str = "default"
-    images_dir: Path = PROJECT_ROOT / "sandbox_images"
+    images_dir: Path = Field(default_factory=lambda: shipped("sandbox_images"))
     image_prefix: str = "agent-sandbox"
-    state_dir: Path = PROJECT_ROOT / ".state"
+    state_dir: Path = Field(default_factory=default_state_dir)
     docker_url: str | None = None  # None: DOCKER_HOST or the local socket
     runtime: str | None = None  # an OCI runtime registered with the engine, e.g. "runsc"
     reap_grace_s: float = Field(default=60.0, gt=0)
