@@ -1,4 +1,8 @@
-"""Attacks on resources: each must end as a reported status while the host carries on."""
+"""Attacks on resources: each must end as a reported status while the host carries on.
+
+The attacks that a program's own language could change (its processes, memory, loops, output and
+exit) run in each language the general image carries: Python and JavaScript (Node.js).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from executor_service.sandbox.spec import RunStatus
 from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.docker
+
+LANGUAGES = ("python", "javascript")
 
 
 def _containers_of(client: docker.DockerClient, test_label: str) -> list[object]:
@@ -33,10 +39,8 @@ def test_fork_bomb_is_held_by_the_pids_limit(
     assert after.stdout == "alive\n"
 
 
-def test_process_count_stops_below_the_pids_limit(
-    runner: DockerRunner, sandboxes: SandboxFactory
-) -> None:
-    code = """
+FORK_UNTIL_REFUSED = {
+    "python": """
 import os, time
 count = 0
 try:
@@ -47,17 +51,48 @@ try:
         count += 1
 except OSError as exc:
     print(count, exc.errno)
-"""
-    config = sandboxes.config(pids=32, wall_time_s=10)
-    result = runner.run_once(config, sandboxes.program(code))
+""",
+    # Node has no fork: it spawns children until the kernel refuses one (errno is negative).
+    "javascript": """
+const { spawn } = require('child_process');
+let count = 0;
+function next() {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  child.on('error', (err) => { console.log(count, -err.errno); process.exit(0); });
+  child.on('spawn', () => { count += 1; next(); });
+}
+next();
+""",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_process_count_stops_below_the_pids_limit(
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
+) -> None:
+    code = FORK_UNTIL_REFUSED[language]
+    config = sandboxes.config(language, pids=32, wall_time_s=10)
+    result = runner.run_once(config, sandboxes.program(code, language))
     count, errno = result.stdout.split()
     assert int(count) < 32
     assert errno == "11"  # EAGAIN: the cgroup refused the fork
 
 
-def test_memory_bomb_ends_as_memory_limit(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
-    code = "blocks = []\nwhile True:\n    blocks.append(b'x' * (16 << 20))\n"
-    result = runner.run_once(sandboxes.config(memory_mb=128), sandboxes.program(code))
+MEMORY_BOMB = {
+    "python": "blocks = []\nwhile True:\n    blocks.append(b'x' * (16 << 20))\n",
+    # Buffers live outside V8's heap, so no heap limit of Node's stops this before the cgroup's.
+    "javascript": "const blocks = [];\nfor (;;) blocks.push(Buffer.alloc(16 << 20, 1));\n",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_memory_bomb_ends_as_memory_limit(
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
+) -> None:
+    result = runner.run_once(
+        sandboxes.config(language, memory_mb=128),
+        sandboxes.program(MEMORY_BOMB[language], language),
+    )
     assert result.status is RunStatus.MEMORY_LIMIT
     if sandboxes.gvisor:
         # The host's OOM killer stops the whole sandbox (gVisor's kernel, not only the program):
@@ -70,44 +105,65 @@ def test_memory_bomb_ends_as_memory_limit(runner: DockerRunner, sandboxes: Sandb
 
 
 @pytest.mark.parametrize(
-    "code",
+    ("language", "code"),
     [
-        "while True:\n    pass\n",
-        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass\n",
+        ("python", "while True:\n    pass\n"),
+        (
+            "python",
+            "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass\n",
+        ),
+        ("javascript", "for (;;) {}\n"),
+        ("javascript", "process.on('SIGTERM', () => {});\nfor (;;) {}\n"),
     ],
-    ids=["busy-loop", "ignores-sigterm"],
+    ids=["busy-loop", "ignores-sigterm", "js-busy-loop", "js-ignores-sigterm"],
 )
 def test_infinite_loop_times_out_and_the_container_is_gone(
     runner: DockerRunner,
     sandboxes: SandboxFactory,
     docker_client: docker.DockerClient,
+    language: str,
     code: str,
 ) -> None:
-    config = replace(sandboxes.config(wall_time_s=2), labels={"agent-sandbox.test": "loop"})
-    result = runner.run_once(config, sandboxes.program(code))
+    config = replace(
+        sandboxes.config(language, wall_time_s=2), labels={"agent-sandbox.test": "loop"}
+    )
+    result = runner.run_once(config, sandboxes.program(code, language))
     assert result.status is RunStatus.TIMEOUT
     assert result.exit_code is None
     assert result.wall_time_s >= 2
     assert _containers_of(docker_client, "agent-sandbox.test=loop") == []
 
 
+FLOOD = {
+    "python": "import sys\nfor _ in range(100):\n    sys.stdout.write('y' * (1 << 20))\n",
+    # Writes to a pipe are synchronous in Node on Linux: the program blocks as Python's does.
+    "javascript": (
+        "const s = 'y'.repeat(1 << 20);\nfor (let i = 0; i < 100; i++) process.stdout.write(s);\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_100_mb_of_output_is_cut_at_the_cap(
-    runner: DockerRunner, sandboxes: SandboxFactory
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
 ) -> None:
-    code = "import sys\nfor _ in range(100):\n    sys.stdout.write('y' * (1 << 20))\n"
-    config = sandboxes.config(output_bytes=65536)
-    result = runner.run_once(config, sandboxes.program(code))
+    config = sandboxes.config(language, output_bytes=65536)
+    result = runner.run_once(config, sandboxes.program(FLOOD[language], language))
     assert result.status is RunStatus.OUTPUT_LIMIT
     assert result.stdout_truncated is True
     assert len(result.stdout) == 65536
     assert set(result.stdout) == {"y"}
 
 
+SPIN = {"python": "while True:\n    pass\n", "javascript": "for (;;) {}\n"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_cpu_time_limit_kills_a_spinning_process(
-    runner: DockerRunner, sandboxes: SandboxFactory
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
 ) -> None:
-    config = sandboxes.config(cpu_time_s=1, wall_time_s=10)
-    result = runner.run_once(config, sandboxes.program("while True:\n    pass\n"))
+    config = sandboxes.config(language, cpu_time_s=1, wall_time_s=10)
+    result = runner.run_once(config, sandboxes.program(SPIN[language], language))
     if sandboxes.gvisor:
         # gVisor does not enforce RLIMIT_CPU (policies/strict-gvisor.yaml says so): the spinning
         # process runs on until the wall-clock kill, which is what holds under runsc.
@@ -120,11 +176,19 @@ def test_cpu_time_limit_kills_a_spinning_process(
     assert result.wall_time_s < 10
 
 
+EXIT_3 = {
+    "python": "import sys\nprint('partial')\nprint('bad thing', file=sys.stderr)\nsys.exit(3)\n",
+    "javascript": "console.log('partial');\nconsole.error('bad thing');\nprocess.exit(3);\n",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_non_zero_exit_is_reported_with_its_output(
-    runner: DockerRunner, sandboxes: SandboxFactory
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
 ) -> None:
-    code = "import sys\nprint('partial')\nprint('bad thing', file=sys.stderr)\nsys.exit(3)\n"
-    result = runner.run_once(sandboxes.config(), sandboxes.program(code))
+    result = runner.run_once(
+        sandboxes.config(language), sandboxes.program(EXIT_3[language], language)
+    )
     assert result.status is RunStatus.ERROR
     assert result.exit_code == 3
     assert result.stdout == "partial\n"

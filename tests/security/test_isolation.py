@@ -1,4 +1,9 @@
-"""What sandboxed code can see and touch: nothing of the host, nothing writable but its own."""
+"""What sandboxed code can see and touch: nothing of the host, nothing writable but its own.
+
+Each probe a program could make differently in another language runs in Python and in JavaScript
+(Node.js), printing the same lines; the system-call filter is probed from Python alone (Node has
+no raw system calls), as it is the container's, whatever runs inside.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +21,34 @@ from tests.security.conftest import MemberRunner
 
 pytestmark = pytest.mark.docker
 
+LANGUAGES = ("python", "javascript")
+
 
 def run_python(runner: DockerRunner, sandboxes: SandboxFactory, code: str, **limits: object) -> str:
-    result = runner.run_once(sandboxes.config(**limits), sandboxes.program(code))
+    return run_code(runner, sandboxes, code, "python", **limits)
+
+
+def run_code(
+    runner: DockerRunner, sandboxes: SandboxFactory, code: str, language: str, **limits: object
+) -> str:
+    result = runner.run_once(
+        sandboxes.config(language, **limits), sandboxes.program(code, language)
+    )
     assert result.status is RunStatus.OK, result
     return result.stdout
 
 
+STATUS = {
+    "python": "print(open('/proc/self/status').read())",
+    "javascript": "console.log(require('fs').readFileSync('/proc/self/status', 'utf8'))",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_process_is_not_root_and_has_no_capabilities(
-    runner: DockerRunner, sandboxes: SandboxFactory
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
 ) -> None:
-    status = run_python(runner, sandboxes, "print(open('/proc/self/status').read())")
+    status = run_code(runner, sandboxes, STATUS[language], language)
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     [uid] = set(fields["Uid"].split())  # real, effective, saved and filesystem uid agree
     assert fields["Gid"].split() == [uid] * 4
@@ -47,16 +69,34 @@ def test_process_is_not_root_and_has_no_capabilities(
     assert fields["Seccomp"].strip() == "2"  # a filter is installed, not "unconfined"
 
 
-def test_root_filesystem_is_read_only(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
-    code = """
+WRITE_ROOT = {
+    "python": """
 for path in ('/etc/evil', '/usr/evil', '/evil', '/home/evil'):
     try:
         open(path, 'w').write('x')
         print(path, 'WRITTEN')
     except OSError as exc:
         print(path, exc.errno)
-"""
-    out = run_python(runner, sandboxes, code)
+""",
+    "javascript": """
+const fs = require('fs');
+for (const path of ['/etc/evil', '/usr/evil', '/evil', '/home/evil']) {
+  try {
+    fs.writeFileSync(path, 'x');
+    console.log(path, 'WRITTEN');
+  } catch (err) {
+    console.log(path, -err.errno);
+  }
+}
+""",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_root_filesystem_is_read_only(
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
+) -> None:
+    out = run_code(runner, sandboxes, WRITE_ROOT[language], language)
     assert "WRITTEN" not in out
     if sandboxes.gvisor:
         # gVisor checks permissions before the mount's flags, so the code's user gets EACCES, not
@@ -69,8 +109,8 @@ for path in ('/etc/evil', '/usr/evil', '/evil', '/home/evil'):
     assert out.count(" 30") == 4  # EROFS for every path
 
 
-def test_tmp_is_not_executable(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
-    code = """
+EXEC_TMP = {
+    "python": """
 import os, subprocess
 open('/tmp/x.sh', 'w').write('#!/bin/sh\\necho ran\\n')
 os.chmod('/tmp/x.sh', 0o755)
@@ -78,14 +118,27 @@ try:
     subprocess.run(['/tmp/x.sh'], check=True)
 except PermissionError as exc:
     print('refused', exc.errno)
-"""
-    assert run_python(runner, sandboxes, code).strip() == "refused 13"
+""",
+    "javascript": """
+const fs = require('fs');
+const { spawnSync } = require('child_process');
+fs.writeFileSync('/tmp/x.sh', '#!/bin/sh\\necho ran\\n');
+fs.chmodSync('/tmp/x.sh', 0o755);
+const ran = spawnSync('/tmp/x.sh');
+console.log(ran.error ? `refused ${-ran.error.errno}` : String(ran.stdout));
+""",
+}
 
 
-def test_writing_past_the_workspace_size_fails(
-    runner: DockerRunner, sandboxes: SandboxFactory
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_tmp_is_not_executable(
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
 ) -> None:
-    code = """
+    assert run_code(runner, sandboxes, EXEC_TMP[language], language).strip() == "refused 13"
+
+
+FILL_WORKSPACE = {
+    "python": """
 try:
     with open('big', 'wb') as f:
         for _ in range(64):
@@ -93,9 +146,28 @@ try:
     print('WROTE ALL')
 except OSError as exc:
     print('stopped', exc.errno)
-"""
+""",
+    "javascript": """
+const fs = require('fs');
+try {
+  const fd = fs.openSync('big', 'w');
+  const block = Buffer.alloc(1 << 20, 120);
+  for (let i = 0; i < 64; i++) fs.writeSync(fd, block);
+  console.log('WROTE ALL');
+} catch (err) {
+  console.log('stopped', -err.errno);
+}
+""",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_writing_past_the_workspace_size_fails(
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
+) -> None:
     result = runner.run_once(
-        sandboxes.config(workspace_mb=8, memory_mb=256), sandboxes.program(code)
+        sandboxes.config(language, workspace_mb=8, memory_mb=256),
+        sandboxes.program(FILL_WORKSPACE[language], language),
     )
     # ENOSPC from the tmpfs size, or EFBIG from the fsize ulimit (SIGXFSZ ignored by Python).
     assert result.stdout.strip() in {"stopped 28", "stopped 27"}, result
@@ -125,10 +197,8 @@ for path in ('/data/ref.csv', '/data/new.csv'):
     assert (tmp_path / "ref.csv").read_text() == "a,b\n1,2\n"
 
 
-def test_no_network_but_loopback_and_no_route(
-    runner: DockerRunner, sandboxes: SandboxFactory
-) -> None:
-    code = """
+NETWORK = {
+    "python": """
 import socket
 interfaces = [line.split(':')[0].strip() for line in open('/proc/net/dev').readlines()[2:]]
 routes = open('/proc/net/route').read().splitlines()[1:]
@@ -140,20 +210,66 @@ try:
 except socket.gaierror:
     print('no name resolution')
 print(repr(open('/etc/resolv.conf').read()))
-"""
-    lines = run_python(runner, sandboxes, code).splitlines()
+""",
+    "javascript": """
+const fs = require('fs');
+const lines = (path) => fs.readFileSync(path, 'utf8').split('\\n').filter(Boolean);
+const interfaces = lines('/proc/net/dev').slice(2).map((line) => line.split(':')[0].trim());
+const routes = lines('/proc/net/route').slice(1);
+const routes6 = lines('/proc/net/ipv6_route').filter((line) => !line.endsWith('lo'));
+console.log(`['${interfaces.join("', '")}'] ${routes.length} ${routes6.length}`);
+require('dns').lookup('example.com', (err) => {
+  console.log(err ? 'no name resolution' : 'RESOLVED');
+  console.log(JSON.stringify(fs.readFileSync('/etc/resolv.conf', 'utf8')));
+});
+""",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_network_but_loopback_and_no_route(
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
+) -> None:
+    lines = run_code(runner, sandboxes, NETWORK[language], language).splitlines()
     assert lines[0] == "['lo'] 0 0"
     assert lines[1] == "no name resolution"
     assert "nameserver" not in lines[2]
 
 
+# Python's spelling of what the JavaScript probes print, so both answer in the same lines.
+JS_PY = "const py = (value) => (value ? 'True' : 'False');\n"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_no_docker_socket_host_environment_or_host_files(
-    runner: DockerRunner, sandboxes: SandboxFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: DockerRunner,
+    sandboxes: SandboxFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    language: str,
 ) -> None:
     monkeypatch.setenv("HOST_CANARY_SECRET", "s3cr3t-canary")
     canary = tmp_path / "host-canary.txt"
     canary.write_text("host file canary")
-    code = f"""
+    javascript = (
+        JS_PY
+        + f"""
+const fs = require('fs');
+console.log(py(fs.existsSync('/var/run/docker.sock')), py(fs.existsSync('/run/docker.sock')));
+console.log(py(fs.existsSync({str(canary)!r})));
+const env = fs.readFileSync('/proc/self/environ', 'latin1');
+console.log(py(env.includes('s3cr3t-canary')), JSON.stringify(Object.keys(process.env).sort()));
+try {{
+  const keeper = fs.readFileSync('/proc/1/environ', 'latin1').split('\\0').filter(Boolean);
+  console.log('keeper environment READ', JSON.stringify(keeper.map((i) => i.split('=')[0]).sort()));
+}} catch (err) {{
+  if (err.code !== 'EACCES') throw err;
+  console.log('keeper environment refused');
+}}
+console.log(require('os').hostname(), `'${{fs.readFileSync('/etc/hostname', 'utf8')}}'`);
+"""
+    )
+    python = f"""
 import os
 print(os.path.exists('/var/run/docker.sock'), os.path.exists('/run/docker.sock'))
 print(os.path.exists({str(canary)!r}))
@@ -168,7 +284,8 @@ import socket
 print(socket.gethostname(), repr(open('/etc/hostname').read()))
 """
     assert os.environ["HOST_CANARY_SECRET"] == "s3cr3t-canary"
-    lines = run_python(runner, sandboxes, code).splitlines()
+    code = {"python": python, "javascript": javascript}[language]
+    lines = run_code(runner, sandboxes, code, language).splitlines()
     assert lines[0] == "False False"
     assert lines[1] == "False"
     assert lines[2].startswith("False ")
@@ -208,11 +325,8 @@ print(libc.syscall(SYS_ptrace, PTRACE_ATTACH, 1, 0, 0), ctypes.get_errno())
     assert lines == ["-1 1", "-1 1"]  # EPERM from the profile, for both
 
 
-def test_code_cannot_signal_the_keeper(runner: DockerRunner, sandboxes: SandboxFactory) -> None:
-    """Under exec the init and the keeper run as another uid. In a pool member they run as the
-    code's (they serve this one run): then the kernel still ignores a kill of its namespace's
-    init, and the run goes on."""
-    code = """
+KILL_INIT = {
+    "python": """
 import os, signal
 try:
     os.kill(1, signal.SIGKILL)
@@ -220,11 +334,35 @@ try:
 except PermissionError:
     print('refused')
 print('init still there' if os.path.exists('/proc/1/status') else 'init gone')
-"""
+""",
+    "javascript": """
+try {
+  process.kill(1, 'SIGKILL');
+  console.log('SIGNALLED');
+} catch (err) {
+  if (err.code !== 'EPERM') throw err;
+  console.log('refused');
+}
+console.log(require('fs').existsSync('/proc/1/status') ? 'init still there' : 'init gone');
+""",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_code_cannot_signal_the_keeper(
+    runner: DockerRunner, sandboxes: SandboxFactory, language: str
+) -> None:
+    """Under exec the init and the keeper run as another uid. In a pool member they run as the
+    code's (they serve this one run): then the kernel still ignores a kill of its namespace's
+    init, and the run goes on."""
+    code = KILL_INIT[language]
     if not isinstance(runner, MemberRunner):
-        assert run_python(runner, sandboxes, code).splitlines() == ["refused", "init still there"]
+        assert run_code(runner, sandboxes, code, language).splitlines() == [
+            "refused",
+            "init still there",
+        ]
         return
-    result = runner.run_once(sandboxes.config(), sandboxes.program(code))
+    result = runner.run_once(sandboxes.config(language), sandboxes.program(code, language))
     if sandboxes.gvisor:
         # gVisor's kernel lets its init be killed (the kill lands a moment later): the code
         # ended its own sandbox, nothing else.
