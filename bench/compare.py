@@ -150,7 +150,12 @@ class Engine:
         self.until_exit: list[float] = []  # raw runs: seconds until the exit, before removal
 
     def _options(self, lifetime_s: float, code_uid: int) -> dict[str, Any]:
-        return container_options(self._config, deadline=time.time() + lifetime_s, code_uid=code_uid)
+        return container_options(
+            self._config,
+            deadline=time.time() + lifetime_s,
+            code_uid=code_uid,
+            instance=f"bench-{os.getpid()}",
+        )
 
     def raw(self, _client: int) -> str:
         started = time.perf_counter()
@@ -653,14 +658,17 @@ def measure(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, 
     stack.callback(engine.remove_all)
     engine.start_floor()
 
-    runner = create_runner(settings)
+    # The in-process runners are an instance of their own: the service's janitor would otherwise
+    # reap the in-process pool's members (their owner has no heartbeat in its Redis).
+    inprocess = settings.model_copy(update={"instance": f"bench-{os.getpid()}"})
+    runner = create_runner(inprocess)
     stack.callback(runner.close)
     # The warm pool (being added as this is written): measured too when it exists, as the worker
     # builds it; looked up by name so the bench runs on a tree with or without it.
     pooled_factory = getattr(docker_runner, "create_worker_runner", None)
     pooled = None
     if pooled_factory is not None and getattr(settings, "pool_size", 0) > 0:
-        pooled = pooled_factory(settings, owner=f"bench-compare-{os.getpid()}")
+        pooled = pooled_factory(inprocess, owner=f"bench-compare-{os.getpid()}")
         stack.callback(getattr(pooled, "close", lambda: None))
 
     loop = LoopThread(threads=max(args.clients) * 2)
