@@ -35,7 +35,10 @@ the wheels must be chosen for it (set DEPLOY_PYTHON to a CPython 3.11.2)"
 
 mkdir -p "$WHEELS" "$PROJECT"
 requirements=$OUT/requirements.txt
-uv export --frozen --no-dev --no-emit-project --format requirements-txt --quiet >"$requirements.new"
+# --extra service: the image runs the service, whose dependencies are that extra (the project's
+# base dependencies are the agent client's alone).
+uv export --frozen --no-dev --no-emit-project --extra service --format requirements-txt --quiet \
+    >"$requirements.new"
 if cmp -s "$requirements.new" "$WHEELS/requirements.txt"; then
     rm "$requirements.new"
     say "dependencies unchanged since the last fetch ($(find "$WHEELS" -name '*.whl' | wc -l) wheels)"
