@@ -41,7 +41,9 @@ class SandboxCodeExecutor(AutogenCodeExecutor):
 
     Args:
         client: an open ExecutionClient (the caller closes it).
-        policy, limits, result_wait_s: as for ``RemoteExecutor``.
+        policy, limits, result_wait_s, interpreter: as for ``RemoteExecutor``; with
+            ``interpreter=True`` it stands in for AutoGen's ``JupyterCodeExecutor``: Python
+            blocks share one kernel, so a later block uses what an earlier one defined.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class SandboxCodeExecutor(AutogenCodeExecutor):
         limits: LimitsOverride | None = None,
         result_wait_s: float = 300.0,
         languages: Mapping[str, str] | None = None,
+        interpreter: bool = False,
     ) -> None:
         self._remote = RemoteExecutor(
             client,
@@ -59,6 +62,7 @@ class SandboxCodeExecutor(AutogenCodeExecutor):
             limits=limits,
             result_wait_s=result_wait_s,
             languages=languages,
+            interpreter=interpreter,
         )
 
     @property

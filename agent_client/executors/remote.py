@@ -7,10 +7,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from agent_client.cancellation import CancellationToken
 from agent_client.errors import (
+    InvalidRequest,
     NotFound,
     Overloaded,
     QuotaExceeded,
@@ -24,7 +25,7 @@ from agent_client.errors import (
 from agent_client.executors.base import KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CodeResult
 from agent_client.messages import CodeBlock
 from agent_client.service.client import ExecutionClient
-from agent_client.service.models import Execution, LimitsOverride, OutputFile
+from agent_client.service.models import Execution, LimitsOverride, OutputFile, RichOutput
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,16 @@ _RETRYABLE = (SessionBusy, QuotaExceeded, Overloaded, StoreUnavailable, ServiceU
 # The session itself is gone (expired, deleted, or its record already reaped): retrying the same
 # session can never succeed, a new one can.
 _SESSION_GONE = (SessionEnded, NotFound)
+
+# The session every block tries first; the service's general image runs the others there too.
+SHARED_SESSION_LANGUAGE = "python"
+DEFAULT_LANGUAGES: Mapping[str, str] = {
+    "python": "python",
+    "bash": "bash",
+    "javascript": "javascript",
+    "js": "javascript",
+    "node": "javascript",
+}
 
 SESSION_RENEWED_NOTICE = (
     "[Note: the earlier sandbox session ended (it was idle too long or was deleted), so this code "
@@ -43,10 +54,11 @@ SESSION_RENEWED_NOTICE = (
 class RemoteExecutor:
     """A CodeExecutor on the sandbox service; files written by one block are there for the next.
 
-    Sessions are opened lazily, one per language the run uses (the service binds a session to
-    one language), and all deleted on ``stop``, which teams call when a run ends, also on
-    cancellation or error. Cancelling a run while code is running cancels that execution on
-    the service.
+    Blocks of every language run in the run's Python session, opened lazily: its sandbox also
+    carries bash and JavaScript, so they share one workspace. A language the service says that
+    session cannot run (its policy maps Python to an image without it) gets a session of its
+    own. All are deleted on ``stop``, which teams call when a run ends, also on cancellation or
+    error. Cancelling a run while code is running cancels that execution on the service.
 
     A session the service has ended (idle longer than its timeout while the model was thinking,
     or deleted) is replaced by a fresh one, at most once per block, and that block's output
@@ -57,7 +69,8 @@ class RemoteExecutor:
         policy: the service policy to run under; None uses the tenant's default.
         limits: tighter limits for every execution (wall time, memory, ...).
         collect: workspace globs whose files come back in ``CodeResult.files``.
-        languages: block language -> service language.
+        languages: block language -> service language (default: python, bash, and
+            javascript, also as js or node).
         result_wait_s: how long to wait for one execution before cancelling it (a safety net
             above the policy's own wall-time limit).
         max_attempts: tries per block when the service is busy, over quota, without its store
@@ -66,6 +79,11 @@ class RemoteExecutor:
             default); a session idle for longer is ended by the service and renewed here.
         hold_s: how long the service may hold one submit request before polling takes over
             (short requests keep server threads free and survive proxies' idle timeouts).
+        interpreter: run Python blocks as cells of one Jupyter kernel (an interpreter
+            session), as AutoGen's JupyterCodeExecutor does: variables and imports persist
+            between blocks, a block over its wall time is interrupted without losing them, and
+            displays (plots, tables) are described in the output. Other languages still run in
+            plain sessions.
     """
 
     def __init__(
@@ -80,18 +98,21 @@ class RemoteExecutor:
         max_attempts: int = 5,
         idle_timeout_s: float | None = None,
         hold_s: float = 4.0,
+        interpreter: bool = False,
     ) -> None:
         self._client = client
         self._policy = policy
         self._limits = limits
         self._collect = list(collect)
-        self._languages = dict(languages or {"python": "python", "bash": "bash"})
+        self._languages = dict(languages or DEFAULT_LANGUAGES)
         self._result_wait_s = result_wait_s
         self._max_attempts = max_attempts
         self._idle_timeout_s = idle_timeout_s
         self._hold_s = hold_s
+        self._interpreter = interpreter
         self._sessions: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self._apart: set[str] = set()  # languages the Python session's image cannot run
 
     @property
     def session_id(self) -> str | None:
@@ -110,22 +131,29 @@ class RemoteExecutor:
     async def _session_for(self, language: str) -> str:
         async with self._lock:
             if language not in self._sessions:
+                kind: Literal["plain", "interpreter"] = (
+                    "interpreter" if self._interpreter and language == "python" else "plain"
+                )
                 session = await self._client.create_session(
-                    policy=self._policy, language=language, idle_timeout_s=self._idle_timeout_s
+                    policy=self._policy,
+                    language=language,
+                    idle_timeout_s=self._idle_timeout_s,
+                    kind=kind,
                 )
                 self._sessions[language] = session.id
                 logger.debug("opened %s session %s", language, session.id)
             return self._sessions[language]
 
-    async def _forget(self, language: str, session_id: str | None) -> None:
+    async def _forget(self, session_id: str | None) -> None:
         """Drop an ended session so the next block opens a new one.
 
         Only if it is still the current one: another block may already have replaced it.
         """
         async with self._lock:
-            if session_id is not None and self._sessions.get(language) == session_id:
-                del self._sessions[language]
-                logger.info("%s session %s ended on the service", language, session_id)
+            for language, current in list(self._sessions.items()):
+                if session_id is not None and current == session_id:
+                    del self._sessions[language]
+                    logger.info("%s session %s ended on the service", language, session_id)
 
     async def stop(self) -> None:
         async with self._lock:
@@ -222,7 +250,7 @@ class RemoteExecutor:
             if _session_ended_before_run(execution) and not renewed:
                 # Admitted while the session was active, refused by the worker once it had
                 # ended: the code never ran, so running it in a new session is safe.
-                await self._forget(language, execution.session_id)
+                await self._forget(execution.session_id)
                 renewed = True
                 continue
             return _with_notice(describe_execution(execution), renewed)
@@ -245,7 +273,8 @@ class RemoteExecutor:
         renewed = False
         attempt = 0
         while True:
-            session_id = await self._session_for(language)
+            opened_for = language if language in self._apart else SHARED_SESSION_LANGUAGE
+            session_id = await self._session_for(opened_for)
             try:
                 execution = await self._client.submit(
                     language,
@@ -260,8 +289,13 @@ class RemoteExecutor:
             except _SESSION_GONE:
                 if renewed or not may_renew:
                     raise
-                await self._forget(language, session_id)
+                await self._forget(session_id)
                 renewed = True
+            except InvalidRequest as exc:
+                if exc.field != "language" or opened_for == language:
+                    raise
+                # That session's image lacks the language: it runs in a session of its own.
+                self._apart.add(language)
             except _RETRYABLE as exc:
                 attempt += 1
                 if attempt >= self._max_attempts:
@@ -296,6 +330,17 @@ def _with_notice(result: CodeResult, renewed: bool) -> CodeResult:
     return replace(result, output=output)
 
 
+def describe_display(output: RichOutput) -> str:
+    """A cell's display as a model can read it: text as it is, an image or HTML by its kind."""
+    if output.mime_type == "image/png":
+        return f"[an image was produced: PNG, {output.size_bytes} bytes]"
+    text = output.content.decode("utf-8", errors="replace")
+    cut = " (cut)" if output.truncated else ""
+    if output.mime_type == "text/html":
+        return f"[HTML output, {output.size_bytes} bytes{cut}]"
+    return f"{text}{cut}"
+
+
 def describe_execution(execution: Execution) -> CodeResult:
     """Turn a final execution into the exit code and text a model should read."""
     if execution.state == "failed" or execution.result is None:
@@ -306,13 +351,17 @@ def describe_execution(execution: Execution) -> CodeResult:
         )
     result = execution.result
     parts = [result.stdout.rstrip("\n"), result.stderr.rstrip("\n")]
+    parts.extend(describe_display(output) for output in result.outputs)
     if result.stdout_truncated or result.stderr_truncated:
         parts.append("[output truncated: the program printed more than the limit]")
     exit_code = result.exit_code if result.exit_code is not None else 1
     if result.status == "timeout":
         exit_code = TIMEOUT_EXIT_CODE
         limit = f" after {result.wall_time_s:g}s" if result.wall_time_s else ""
-        parts.append(f"[timed out{limit}: the program was killed]")
+        if "interrupted" in result.message:  # a cell: the kernel kept its state
+            parts.append(f"[timed out{limit}: the cell was interrupted; variables are kept]")
+        else:
+            parts.append(f"[timed out{limit}: the program was killed]")
     elif result.status == "memory_limit":
         exit_code = KILLED_EXIT_CODE
         parts.append("[killed: the program ran out of memory]")
@@ -321,7 +370,7 @@ def describe_execution(execution: Execution) -> CodeResult:
         parts.append("[cancelled]")
     elif result.status == "error" and exit_code == 0:
         exit_code = 1
-    if result.message and result.status != "ok":
+    if result.message:  # a reason for any status but ok, or an interpreter's notice
         parts.append(result.message)
     return CodeResult(
         exit_code=exit_code, output="\n".join(p for p in parts if p), files=result.files

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -235,9 +235,16 @@ class ExecutionClient:
         language: str = "python",
         idle_timeout_s: float | None = None,
         max_lifetime_s: float | None = None,
+        kind: Literal["plain", "interpreter"] = "plain",
     ) -> Session:
-        """Open a workspace that keeps its files between executions (one execution at a time)."""
+        """Open a workspace that keeps its files between executions (one execution at a time).
+
+        With ``kind="interpreter"`` (Python only) each execution runs as a cell of one Jupyter
+        kernel: variables and imports persist, and displays come back in ``result.outputs``.
+        """
         body: dict[str, Any] = {"language": language}
+        if kind != "plain":
+            body["kind"] = kind
         if policy is not None:
             body["policy"] = policy
         if idle_timeout_s is not None:

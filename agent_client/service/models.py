@@ -128,6 +128,20 @@ class EgressRecord(_Response):
     bytes_received: int = 0
 
 
+class RichOutput(_Response):
+    """One display of an interpreter session's cell: a plot, a table's HTML, a value's repr."""
+
+    mime_type: str  # text/plain, text/html or image/png
+    data: str = ""  # base64 of the bytes: UTF-8 text, or the image
+    size_bytes: int = 0
+    truncated: bool = False
+
+    @property
+    def content(self) -> bytes:
+        # The service's JSON carries bytes as URL-safe base64 (pydantic's); either alphabet reads.
+        return base64.urlsafe_b64decode(self.data.replace("+", "-").replace("/", "_"))
+
+
 class RunResult(_Response):
     """What the code itself did; a failing program is a status here, never an exception."""
 
@@ -144,6 +158,7 @@ class RunResult(_Response):
     message: str = ""
     egress: list[EgressRecord] = Field(default_factory=list)  # policies with an allowlist only
     egress_dropped: int = 0
+    outputs: list[RichOutput] = Field(default_factory=list)  # interpreter sessions' displays
 
 
 class ExecutionErrorInfo(_Response):
@@ -172,6 +187,7 @@ class Session(_Response):
     id: str
     policy: str | None = None
     language: str | None = None
+    kind: Literal["plain", "interpreter"] = "plain"
     state: Literal["active", "expired", "deleted"]
     created_at: datetime
     last_used_at: datetime | None = None

@@ -136,9 +136,10 @@ def rich(data):
         if not isinstance(value, str):
             continue
         if mime == "image/png":
-            size = len(value) * 3 // 4
+            value = value.replace("\n", "")
+            size = len(base64.b64decode(value))
             over = size > MAX_PNG
-            found.append({"mime_type": mime, "data": "" if over else value.replace("\n", ""),
+            found.append({"mime_type": mime, "data": "" if over else value,
                           "truncated": over, "size_bytes": size})
         else:
             text, cut = capped_text(value)

@@ -43,7 +43,9 @@ def test_an_interpreter_session_keeps_variables_and_returns_plots(stack: Service
     assert second["result"]["status"] == "ok", second["result"]
     assert second["result"]["stdout"] == "5\n"
     [png] = [o for o in second["result"]["outputs"] if o["mime_type"] == "image/png"]
-    assert base64.b64decode(png["data"]).startswith(b"\x89PNG")
+    image = base64.urlsafe_b64decode(png["data"])  # pydantic's base64 is the URL-safe alphabet
+    assert image.startswith(b"\x89PNG")
+    assert len(image) == png["size_bytes"]
 
     events: list[tuple[str, Any]] = []
     url = f"{stack.url}/v1/executions/{second['id']}/events"
