@@ -273,7 +273,9 @@ class RemoteExecutor:
         renewed = False
         attempt = 0
         while True:
-            opened_for = language if language in self._apart else SHARED_SESSION_LANGUAGE
+            # An interpreter session runs Python cells only: other languages get their own.
+            apart = language in self._apart or (self._interpreter and language != "python")
+            opened_for = language if apart else SHARED_SESSION_LANGUAGE
             session_id = await self._session_for(opened_for)
             try:
                 execution = await self._client.submit(

@@ -230,6 +230,14 @@ class ExecutionWorker:
         """An interpreter session runs the code as a cell of its kernel; the code's own file
         (main.py) is not written, the other files are placed as for any run."""
         request = execution.request
+        if request.language != "python":
+            # Not run as a plain program either: that path ends with killing what the run left
+            # behind, which would be the kernel.
+            raise InvalidRequest(
+                f"an interpreter session runs Python cells only, not {request.language!r}; "
+                "run it in a plain session",
+                field="language",
+            )
         if request.code is None:
             raise InvalidRequest(
                 "an interpreter session runs `code` as a cell; put what the files should do in "

@@ -87,3 +87,21 @@ async def test_a_plain_executor_does_not_keep_variables(sandbox: ExecutionClient
         )
     assert later.exit_code != 0
     assert "NameError" in later.output
+
+
+async def test_an_interpreter_executor_runs_other_languages_in_a_plain_session(
+    sandbox: ExecutionClient,
+) -> None:
+    async with RemoteExecutor(sandbox, interpreter=True) as executor:
+        cell = await executor.execute_code_blocks([CodeBlock(code="n = 6", language="python")])
+        shell = await executor.execute_code_blocks(
+            [CodeBlock(code="echo $((6 * 7))", language="bash")]
+        )
+        again = await executor.execute_code_blocks(
+            [CodeBlock(code="print(n * 7)", language="python")]
+        )
+        opened = executor.session_ids
+    assert (cell.exit_code, shell.exit_code, again.exit_code) == (0, 0, 0), shell.output
+    assert shell.output.strip() == "42"
+    assert again.output.strip() == "42"  # the bash block did not disturb the kernel
+    assert set(opened) == {"python", "bash"}
