@@ -101,6 +101,8 @@ class AssistantAgent(BaseChatAgent):
             "raise" lets the ModelError end the run.
         reply_check: a text answer it finds wrong is re-asked once with its instruction.
         reply_repair: applied to an answer that fails ``reply_check`` twice (None keeps it).
+        hidden_sources: agents whose messages this one never sees (a coder kept apart from
+            the tests it will be judged by).
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class AssistantAgent(BaseChatAgent):
         on_model_error: Literal["message", "raise"] = "message",
         reply_check: ReplyCheck | None = None,
         reply_repair: Callable[[str], str] | None = None,
+        hidden_sources: Sequence[str] = (),
     ) -> None:
         super().__init__(name, description)
         if max_tool_iterations < 1:
@@ -136,6 +139,7 @@ class AssistantAgent(BaseChatAgent):
         self._on_model_error = on_model_error
         self._reply_check = reply_check
         self._reply_repair = reply_repair
+        self._hidden = frozenset(hidden_sources)
         self._model = model_client
         self._tools = {
             t.name: t
@@ -166,7 +170,7 @@ class AssistantAgent(BaseChatAgent):
     async def on_messages_stream(
         self, messages: Sequence[ChatMessage], cancellation: CancellationToken | None = None
     ) -> AsyncIterator[AnyMessage | Response]:
-        self._thread.extend(messages)
+        self._thread.extend(m for m in messages if m.source not in self._hidden)
         inner: list[AnyMessage] = []
         try:
             async for item in self._turn(inner, cancellation):
@@ -312,7 +316,10 @@ class AssistantAgent(BaseChatAgent):
                 cancellation=cancellation,
                 max_tokens=self._max_tokens,
             )
-            text, usage, finish = text + more.content, usage + more.usage, more.finish_reason
+            # Small models often start over instead of continuing: then the new text replaces.
+            restart = more.content.lstrip()[:40] == text.lstrip()[:40]
+            text = more.content if restart else text + more.content
+            usage, finish = usage + more.usage, more.finish_reason
         return text, usage, finish == "length"
 
     def _finish(self, message: ChatMessage, inner: list[AnyMessage]) -> Response:

@@ -132,6 +132,9 @@ class TestedRunTermination(TerminationCondition):
                 self._repeats_in_a_row = self._repeats_in_a_row + 1 if repeat else 0
                 if meta.get("verified") == "true":
                     reason = f"all {meta['tests_total']} tests passed."
+                elif meta.get("tests_total") == "0" and message.succeeded:
+                    # Nothing could prove it better or worse: more rounds only cost tokens.
+                    reason = "the program ran clean, but no tests exist to verify it."
                 elif self._repeats_in_a_row >= 2:
                     reason = "the coder resent an identical program twice in a row."
                 elif self._runs >= self._max_rounds:
@@ -226,6 +229,7 @@ def planner_coder_reviewer(
     coder_context_messages: int = 6,
     reviewer_context_messages: int = 4,
     tester: bool = False,
+    example_tests: bool = False,
     planner: bool = True,
     reviewer: bool = True,
     max_tokens: int | Mapping[Role, int] | None = None,
@@ -241,15 +245,18 @@ def planner_coder_reviewer(
         max_rounds: coder-executor-reviewer rounds before the run stops unapproved.
         extra_termination: OR-ed in (e.g. a TimeoutTermination or ExternalTermination).
         tester: add a tester whose asserts, run against each program, decide success.
+        example_tests: test each program against the task's own ``>>>`` examples too (a
+            tester that costs no tokens); on its own it makes a tested team without a tester.
         planner: include the planner (with a tester it is optional; without, it always runs).
         reviewer: include the reviewer (with a tester only; it explains failed tests).
         max_tokens: cap on each answer, for all roles or per role.
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
-    if not tester and not (planner and reviewer):
+    tested = tester or example_tests
+    if not tested and not (planner and reviewer):
         raise ValueError("without a tester the planner and the reviewer are required")
-    prompts = prompts or (TESTED_PROMPTS if tester else RolePrompts())
+    prompts = prompts or (TESTED_PROMPTS if tested else RolePrompts())
 
     def client(role: Role) -> ModelClient:
         if isinstance(model_client, Mapping):
@@ -292,11 +299,12 @@ def planner_coder_reviewer(
             system_message=prompts.coder,
             max_context_messages=coder_context_messages,
             max_tokens=cap("coder"),
+            hidden_sources=("tester",),  # code to the task, not to the tests (AgentCoder)
         )
     )
     runner: CodeExecutorAgent | TestRunnerAgent
-    if tester:
-        runner = TestRunnerAgent("executor", executor)
+    if tested:
+        runner = TestRunnerAgent("executor", executor, example_tests=example_tests)
     else:
         runner = CodeExecutorAgent(
             "executor",
@@ -320,7 +328,7 @@ def planner_coder_reviewer(
             )
         )
     termination: TerminationCondition
-    if tester:
+    if tested:
         termination = TestedRunTermination(executor="executor", max_rounds=max_rounds)
     else:
         # task + plan + rounds of (code, result, review)

@@ -13,7 +13,7 @@ import ast
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,19 +65,87 @@ def parse_tests(text: str) -> TestSuite | None:
         except SyntaxError:
             # A block cut off mid-line: keep the statements that parse, line by line.
             tree = ast.Module(body=_parse_lines(block.code), type_ignores=[])
-        for node in tree.body:
+        for node in _test_statements(tree.body):
             if isinstance(node, ast.Assert):
-                left = (
-                    ast.unparse(node.test.left)
-                    if isinstance(node.test, ast.Compare) and len(node.test.comparators) == 1
-                    else None
-                )
-                checks.append((ast.unparse(node), left))
+                checks.append(_check(node))
             elif isinstance(node, ast.Import | ast.ImportFrom | ast.Assign):
                 setup.append(ast.unparse(node))
     if not checks:
         return None
     return TestSuite(setup="\n".join(setup), checks=tuple(checks))
+
+
+def _check(node: ast.Assert) -> tuple[str, str | None]:
+    left = (
+        ast.unparse(node.test.left)
+        if isinstance(node.test, ast.Compare) and len(node.test.comparators) == 1
+        else None
+    )
+    return ast.unparse(node), left
+
+
+def _test_statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """Top-level statements, and those inside ``def test_*`` and ``if __name__ == ...``: small
+    models wrap their asserts in a test function more often than not."""
+    for node in body:
+        tests = isinstance(node, ast.FunctionDef) and node.name.startswith(("test", "check"))
+        main = isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
+        if tests or main:
+            yield from _test_statements(node.body)  # type: ignore[attr-defined]
+        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            yield node
+
+
+_EXAMPLE = re.compile(r"^\s*>>> (?P<call>.+)\n(?P<expected>(?:\s*(?!>>>)\S.*\n?)+)", re.MULTILINE)
+
+
+# "f(1, 2) == 3", "f(1, 2) ➞ 3", "f(1, 2) => 3" on a line of their own (not a def's "-> int").
+_STATED = re.compile(
+    r"^\s*(?!def )(?P<call>[A-Za-z_]\w*\(.*\))\s*(?:==|➞|=>|->|should return)\s*"
+    r"(?P<expected>.+?)\s*$",
+    re.MULTILINE,
+)
+
+
+def example_tests(task: str) -> TestSuite | None:
+    """Asserts from the task's own ``>>>`` examples (a docstring's doctests): tests the task
+    states, written by no model, so they cost no tokens and cannot be wrong in the model's way.
+
+    An example whose call or expected value is not a Python expression is skipped.
+    """
+    checks: list[tuple[str, str | None]] = []
+    for match in _EXAMPLE.finditer(task):
+        call = match.group("call").strip()
+        expected = " ".join(line.strip() for line in match.group("expected").splitlines())
+        expected = expected.strip().strip('"').strip() if expected.startswith('"""') else expected
+        try:
+            node = ast.parse(f"assert {call} == {expected}").body[0]
+        except SyntaxError:
+            continue
+        if isinstance(node, ast.Assert):
+            checks.append(_check(node))
+    for match in _STATED.finditer(task):
+        try:
+            node = ast.parse(f"assert {match.group('call')} == {match.group('expected')}").body[0]
+        except SyntaxError:
+            continue
+        if isinstance(node, ast.Assert) and _check(node) not in checks:
+            checks.append(_check(node))
+    if not checks:
+        return None
+    return TestSuite(setup="", checks=tuple(checks))
+
+
+def merge(*suites: TestSuite | None) -> TestSuite | None:
+    """One suite of every check given (duplicates once), or None when there is none."""
+    setup: list[str] = []
+    checks: list[tuple[str, str | None]] = []
+    for suite in suites:
+        if suite is None:
+            continue
+        setup.extend(line for line in suite.setup.splitlines() if line not in setup)
+        checks.extend(c for c in suite.checks if c not in checks)
+    return TestSuite(setup="\n".join(setup), checks=tuple(checks)) if checks else None
 
 
 def _parse_lines(code: str) -> list[ast.stmt]:
@@ -165,6 +233,7 @@ class TestRunnerAgent(BaseChatAgent):
         executor: where code runs (``RemoteExecutor`` for the sandbox service).
         coder: whose messages carry the program.
         tester: whose messages carry the tests.
+        example_tests: also test the examples the task states (``>>> call`` then the value).
     """
 
     def __init__(
@@ -175,8 +244,11 @@ class TestRunnerAgent(BaseChatAgent):
         coder: str = "coder",
         tester: str = "tester",
         description: str = "Runs the coder's program against the tester's tests in the sandbox.",
+        example_tests: bool = False,
     ) -> None:
         super().__init__(name, description)
+        self._example_tests = example_tests
+        self._examples: TestSuite | None = None
         self._executor = executor
         self._coder = coder
         self._tester = tester
@@ -201,8 +273,11 @@ class TestRunnerAgent(BaseChatAgent):
     ) -> AsyncIterator[AnyMessage | Response]:
         self._inbox.extend(messages)
         for message in self._inbox:
-            if message.source == self._tester:
-                self._tests = parse_tests(message.to_text()) or self._tests
+            if message.is_task and self._example_tests:
+                self._examples = example_tests(message.to_text()) or self._examples
+                self._tests = merge(self._examples, self._tests)
+            elif message.source == self._tester:
+                self._tests = merge(self._examples, parse_tests(message.to_text())) or self._tests
         latest = next((m for m in reversed(self._inbox) if m.source == self._coder), None)
         blocks = extract_code_blocks(latest.to_text(), PYTHON) if latest is not None else []
         if latest is None or not blocks:
@@ -289,7 +364,7 @@ class TestRunnerAgent(BaseChatAgent):
     async def on_reset(self, cancellation: CancellationToken | None = None) -> None:
         self._attempts.clear()
         self._inbox.clear()
-        self._tests = None
+        self._tests = self._examples = None
         await self._executor.stop()
 
     async def save_state(self) -> dict[str, Any]:
