@@ -93,6 +93,19 @@ def test_python_command_is_python3(
     assert output.startswith("Python 3.")
 
 
+def test_python_image_runs_javascript_at_the_catalogues_node_version(
+    docker_client: docker.DockerClient, settings: Settings, built_images: dict[str, str]
+) -> None:
+    runtime = load_catalogue(settings.images_dir).runtime("python", "javascript")
+    assert runtime is not None
+    script = "console.log(process.version, [1, 2, 3].map((x) => x * x).join())"
+    code, output = run(docker_client, built_images["python"], ["node", "-e", script])
+    assert code == 0, output
+    version, squares = output.split()
+    assert version.startswith(f"v{runtime.version}."), (version, runtime.version)
+    assert squares == "1,4,9"
+
+
 def test_shell_image_has_its_tools(
     docker_client: docker.DockerClient, built_images: dict[str, str]
 ) -> None:
