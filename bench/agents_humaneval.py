@@ -43,6 +43,7 @@ from typing import Any, TextIO
 
 from agent_client.cancellation import CancellationToken
 from agent_client.code_blocks import choose_program, extract_code_blocks
+from agent_client.errors import ModelError
 from agent_client.executors.remote import RemoteExecutor
 from agent_client.messages import RequestUsage
 from agent_client.models.base import (
@@ -70,10 +71,16 @@ TEAM_TASK = (
 )
 _TASK_ID = re.compile(r'"task_id":\s*"HumanEval/(\d+)"')
 JUDGE_WALL_TIME_S = 30.0
+SERVER_RESTART_WAIT_S = 600.0
 
 
 class CountingModel:
-    """Passes calls to a model and adds up the tokens they used."""
+    """Passes calls to a model and adds up the tokens they used.
+
+    A refused connection (the shared model server restarting) is waited out, up to
+    ``SERVER_RESTART_WAIT_S``, so a restart does not count against any variant; a timeout or an
+    error answer is the model's and passes through.
+    """
 
     def __init__(self, inner: OpenAIModelClient) -> None:
         self._inner = inner
@@ -90,13 +97,22 @@ class CountingModel:
         max_tokens: int | None = None,
     ) -> CreateResult:
         self.calls += 1
-        result = await self._inner.create(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            cancellation=cancellation,
-            max_tokens=max_tokens,
-        )
+        waited = 0.0
+        while True:
+            try:
+                result = await self._inner.create(
+                    messages,
+                    tools=tools,
+                    tool_choice=tool_choice,
+                    cancellation=cancellation,
+                    max_tokens=max_tokens,
+                )
+                break
+            except ModelError as exc:
+                if "Connection error" not in str(exc) or waited >= SERVER_RESTART_WAIT_S:
+                    raise
+                await asyncio.sleep(5.0)
+                waited += 5.0
         self.usage += result.usage
         return result
 
