@@ -2,7 +2,7 @@
 
 One `docker exec` as the code's uid starts BRIDGE (as a session's launcher is started) and keeps
 its stream attached. The bridge starts an ipykernel in the sandbox, talking to it over ZeroMQ on
-Unix sockets in /tmp (so nothing listens on any network interface, not even loopback), and, for
+Unix sockets in /tmp/.kernel (mode 0700), and, for
 each job read from its stdin (the launcher's job format: `launcher.Job`, the cell's code as its
 stdin), places the job's files as the launcher does, sends an execute_request and relays what
 the kernel says as it comes. The kernel is a process of the code's uid in the same cgroup: every
@@ -12,7 +12,9 @@ The bridge is the only writer of its stdout, in records: a kind byte, a decimal 
 and the payload. `O` and `E` carry the cell's stdout and stderr text, `R` the cell's result as
 JSON (this job's nonce, status, rich outputs, a notice). A byte `!` on its stdin asks it to
 interrupt the running cell (SIGINT to the kernel): the worker sends it at the wall-time limit, and
-the kernel and its variables survive. A kernel that dies (out of memory, `os._exit`) is reported
+the kernel and its variables survive. The one TCP socket is ipykernel's own pipe for output of
+processes the cell forks, on 127.0.0.1 of the sandbox's own network namespace, which nothing
+outside the sandbox can reach. A kernel that dies (out of memory, `os._exit`) is reported
 in that cell's result, and the next cell gets a new kernel with a notice saying so. The kernel's
 pid and connection file live in /tmp/.kernel, so a bridge started by another worker process
 connects to the same kernel rather than starting a second one.

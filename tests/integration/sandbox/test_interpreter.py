@@ -105,3 +105,32 @@ def test_a_kernel_that_exits_is_reported_and_replaced(
     after = cell(runner, session, "print(1 + 1)")
     assert after.stdout == "2\n"
     assert "kernel was restarted" in after.message
+
+
+def test_a_cell_that_ignores_the_interrupt_is_killed_and_the_next_gets_a_new_kernel(
+    runner: DockerRunner, session: Sandbox
+) -> None:
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    stuck = cell(runner, session, code)
+    assert stuck.status is RunStatus.TIMEOUT
+    assert "killed" in stuck.message
+    after = cell(runner, session, "print('fresh')")
+    assert after.status is RunStatus.OK, after.stderr
+    assert after.stdout == "fresh\n"
+    assert "kernel was restarted" in after.message
+
+
+def test_the_kernel_runs_as_the_code_user_and_listens_on_loopback_at_most(
+    runner: DockerRunner, session: Sandbox
+) -> None:
+    code = (
+        "import os\n"
+        "listening = [line.split()[1] for name in ('/proc/net/tcp', '/proc/net/tcp6')\n"
+        "             for line in open(name).read().splitlines()[1:]\n"
+        "             if line.split()[3] == '0A']\n"
+        "loopback = ('0100007F:', '00000000000000000000000001000000:')\n"
+        "print(os.getuid(), [a for a in listening if not a.startswith(loopback)])"
+    )
+    result = cell(runner, session, code)
+    assert result.status is RunStatus.OK, result.stderr
+    assert result.stdout == f"{session.code_uid} []\n"
