@@ -14,7 +14,7 @@ from executor_service.api.wire.execution_requests import ExecutionCreate, execut
 from executor_service.errors import InvalidRequest, ServiceError, SessionEnded
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionRequest
 from executor_service.jobs.ids import new_id, utcnow
-from executor_service.jobs.session import SessionState
+from executor_service.jobs.session import SessionKind, SessionState
 from executor_service.jobs.tenant import ApiKey
 
 
@@ -42,6 +42,13 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Che
         if policy_name is not None and policy_name != session.policy:
             raise InvalidRequest(
                 f"session {session.id} runs under policy {session.policy!r}", field="policy"
+            )
+        if session.kind == SessionKind.INTERPRETER and body.language != "python":
+            # Refused here, not only by the worker: a 422 now rather than a failed execution.
+            raise InvalidRequest(
+                f"session {session.id} is an interpreter session: it runs Python cells only, "
+                f"not {body.language!r}; run it in a plain session",
+                field="language",
             )
         policy_name = session.policy
         sandbox_language = session.language
