@@ -670,7 +670,7 @@ class DockerRunner:
         raw, exec_id = held if held is not None else self._start_kernel_bridge(sandbox)
         limits = sandbox.config.limits
         files = {workspace.safe_relative_path(p): data for p, data in program.files.items()}
-        job = cell_job(code, files)
+        job = cell_job(files)
         decoder = CellDecoder(limits.output_bytes, on_output, job.nonce)
         threading.Thread(
             target=feed,

@@ -257,8 +257,8 @@ class CellReport:
     notice: str  # said when this cell got a new kernel
 
 
-def cell_job(code: str, files: dict[str, bytes]) -> Job:
-    """A cell as the launcher's job format carries it: the code travels as the job's stdin."""
+def cell_job(files: dict[str, bytes]) -> Job:
+    """A cell as the launcher's job format carries it; encode it with the code as its stdin."""
     return Job.create(("cell",), {}, files, python=False)
 
 
