@@ -42,6 +42,8 @@ _SUMMARY = re.compile(r"^TESTS PASSED (\d+)/(\d+)$", re.MULTILINE)
 class TestSuite:
     """The tester's asserts, each run on its own, and the setup lines (imports) before them."""
 
+    __test__ = False  # a name pytest would otherwise try to collect
+
     setup: str
     # (source of the assert, source of its left operand when it compares, to show what came back)
     checks: tuple[tuple[str, str | None], ...]
@@ -96,7 +98,8 @@ def _test_statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
             yield node
 
 
-_EXAMPLE = re.compile(r"^\s*>>> (?P<call>.+)\n(?P<expected>(?:\s*(?!>>>)\S.*\n?)+)", re.MULTILINE)
+# A doctest: ">>> call" and the one line of output after it (multi-line outputs are skipped).
+_EXAMPLE = re.compile(r"^\s*>>> (?P<call>.+)\n\s*(?P<expected>(?!>>>)\S.*)$", re.MULTILINE)
 
 
 # "f(1, 2) == 3", "f(1, 2) ➞ 3", "f(1, 2) => 3" on a line of their own (not a def's "-> int").
@@ -116,8 +119,7 @@ def example_tests(task: str) -> TestSuite | None:
     checks: list[tuple[str, str | None]] = []
     for match in _EXAMPLE.finditer(task):
         call = match.group("call").strip()
-        expected = " ".join(line.strip() for line in match.group("expected").splitlines())
-        expected = expected.strip().strip('"').strip() if expected.startswith('"""') else expected
+        expected = match.group("expected").strip()
         try:
             node = ast.parse(f"assert {call} == {expected}").body[0]
         except SyntaxError:
@@ -235,6 +237,8 @@ class TestRunnerAgent(BaseChatAgent):
         tester: whose messages carry the tests.
         example_tests: also test the examples the task states (``>>> call`` then the value).
     """
+
+    __test__ = False  # a name pytest would otherwise try to collect
 
     def __init__(
         self,

@@ -35,7 +35,8 @@ async def test_a_reply_cut_at_the_length_limit_is_continued_and_joined() -> None
     assert response.chat_message.to_text() == "```python\ndef add(a, b):\n    return a + b\n```"
     assert "reply" not in response.chat_message.metadata
     asked = model.calls[1]["messages"]
-    assert isinstance(asked[-1], UserMessage) and asked[-1].content == CONTINUE_PROMPT
+    assert isinstance(asked[-1], UserMessage)
+    assert asked[-1].content == CONTINUE_PROMPT
     assert response.chat_message.models_usage is not None
     assert response.chat_message.models_usage.completion_tokens == 10  # both calls counted
 
@@ -98,7 +99,8 @@ async def test_the_executor_runs_the_whole_program_not_a_leading_example() -> No
 
     agent = CodeExecutorAgent("executor", ScriptedExecutor([sandbox]), blocks="program")
     response = await agent.on_messages([TextMessage(source="coder", content=reply)])
-    assert len(seen[0]) == 1 and "def add" in seen[0][0].code
+    assert len(seen[0]) == 1
+    assert "def add" in seen[0][0].code
     message = response.chat_message
     assert isinstance(message, CodeExecutionEvent)
     assert message.note.startswith("Ran block 2 of 2")
