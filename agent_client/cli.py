@@ -21,7 +21,7 @@ from rich.console import Console
 from agent_client.console import console
 from agent_client.errors import AgentClientError, ModelError
 from agent_client.executors.remote import RemoteExecutor
-from agent_client.models.openai_client import OpenAIModelClient
+from agent_client.models.openai_client import DEFAULT_TIMEOUT_S, OpenAIModelClient
 from agent_client.service.client import ExecutionClient
 from agent_client.spec import load_spec, team_spec_schema
 from agent_client.studio import command as studio_command
@@ -121,13 +121,21 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
         base_url=args.base_url,
         api_key=args.api_key,
         temperature=args.temperature,
+        timeout_s=args.timeout_s,
+        max_tokens=args.max_tokens,
     )
     try:
         async with (
             ExecutionClient(args.service_url, args.service_key) as client,
             RemoteExecutor(client, policy=args.policy) as executor,
         ):
-            team = planner_coder_reviewer(model, executor, max_rounds=args.max_rounds)
+            team = planner_coder_reviewer(
+                model,
+                executor,
+                max_rounds=args.max_rounds,
+                tester=args.tester,
+                example_tests=args.tester,
+            )
             await console(team.run_stream(args.task), output=out)
     finally:
         await model.close()
@@ -169,6 +177,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--policy", default=None, help="sandbox policy (preset)")
     run.add_argument("--max-rounds", type=int, default=5)
+    run.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="cap on each model answer, every role (preset; a spec sets it per agent). A local "
+        "server without one may generate until its context is full",
+    )
+    run.add_argument(
+        "--timeout-s",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="per model call (preset; default %(default)s: a small model on CPU is slow); a "
+        "call that times out ends that turn, not the run",
+    )
+    run.add_argument(
+        "--tester",
+        action="store_true",
+        help="preset: a tester writes asserts from the task (and its >>> examples count as "
+        "tests); only a program that passes them all counts as verified",
+    )
     sub.add_parser("schema", help="print the team-spec JSON Schema")
     studio_command.add_parser(sub)
     return parser

@@ -45,8 +45,18 @@ class ModelSpec(_Spec):
         default=None, description="Environment variable holding the key; unset sends 'none'."
     )
     temperature: float | None = Field(default=None, ge=0, le=2)
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Per call. A small model on CPU can take minutes; a call that times out ends that "
+            "agent's turn (the team goes on), not the run."
+        ),
+    )
     max_retries: int = Field(default=2, ge=0, le=10)
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="Default cap on each answer; an agent's own wins."
+    )
 
 
 class ExecutorSpec(_Spec):
@@ -81,6 +91,14 @@ class AssistantSpec(_Spec):
     max_tool_iterations: int = Field(default=1, ge=1, le=20)
     tool_choice: str = "auto"
     max_context_messages: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Cap on each answer (None: the model's). An answer cut at the cap is continued "
+            "once; a local server without a cap may generate until its context is full."
+        ),
+    )
 
 
 class CodeExecutorSpec(_Spec):
@@ -237,6 +255,16 @@ class TeamSettings(_Spec):
     allow_repeated_speaker: bool = False
     max_selector_attempts: int = Field(default=3, ge=1, le=10)
     max_rounds: int = Field(default=5, ge=1, le=50, description="planner_coder_reviewer only.")
+    tester: bool = Field(
+        default=False,
+        description=(
+            "planner_coder_reviewer only: a tester writes asserts from the task and the task's "
+            "own >>> examples count as tests; success needs them all to pass."
+        ),
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="planner_coder_reviewer only: cap on every role's answer."
+    )
 
 
 class TeamSpec(_Spec):

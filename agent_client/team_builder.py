@@ -103,6 +103,9 @@ def _team(
             executor,
             max_rounds=settings.max_rounds,
             extra_termination=termination,
+            tester=settings.tester,
+            example_tests=settings.tester,
+            max_tokens=settings.max_tokens,
         )
     agents = [_agent(a, models, executor, input_func, tools) for a in spec.agents]
     if settings.type == "round_robin":
@@ -150,6 +153,7 @@ def _agent(
             max_tool_iterations=spec.max_tool_iterations,
             tool_choice=spec.tool_choice,
             max_context_messages=spec.max_context_messages,
+            max_tokens=spec.max_tokens,
         )
     if isinstance(spec, CodeExecutorSpec):
         if executor is None:
@@ -207,4 +211,5 @@ def _model_client(spec: ModelSpec, env: Mapping[str, str]) -> OpenAIModelClient:
         timeout_s=spec.timeout_s,
         max_retries=spec.max_retries,
         temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
     )
