@@ -46,8 +46,9 @@ MODEL_BYTES=491400064
 MODEL_FILE="$LLM_HOME/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
 VENV="$LLM_HOME/venv"
-PID_FILE="$LLM_HOME/run/server.pid"
-LOG_FILE="$LLM_HOME/run/server.log"
+# Per port, so a second server (AGENT_SANDBOX_LLM_PORT) has its own.
+PID_FILE="$LLM_HOME/run/server-$PORT.pid"
+LOG_FILE="$LLM_HOME/run/server-$PORT.log"
 # The build uses -march=native (llama.cpp's default), so a cached wheel is only good for a CPU
 # with the same instruction set: key the wheel cache by the CPU's flags.
 CPU_KEY="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-12)"
@@ -230,7 +231,9 @@ cmd_start() {
     mkdir -p "$LLM_HOME"
     exec 9>"$LLM_HOME/lock"
     flock 9 # two starts at once would both build and both launch
-    if server_pid >/dev/null && answers; then
+    # The server handles one request at a time and even /v1/models waits behind a generation,
+    # so our live process on a listening port counts as running when it is too busy to answer.
+    if server_pid >/dev/null && port_taken; then
         say server "already running (pid $(server_pid))"
         print_endpoint
         return
@@ -267,6 +270,11 @@ cmd_status() {
         local pid
         pid="$(server_pid || echo 'not started by this script')"
         say server "answering at $BASE_URL (pid $pid)"
+        print_endpoint
+        return 0
+    fi
+    if server_pid >/dev/null && port_taken; then
+        say server "running at $BASE_URL (pid $(server_pid)), busy with a request"
         print_endpoint
         return 0
     fi
