@@ -672,13 +672,11 @@ class DockerRunner:
         files = {workspace.safe_relative_path(p): data for p, data in program.files.items()}
         job = cell_job(files)
         decoder = CellDecoder(limits.output_bytes, on_output, job.nonce)
-        threading.Thread(
-            target=feed,
-            args=(raw, job.encode(code.encode())),
-            kwargs={"half_close": False},
-            daemon=True,
-        ).start()
         try:
+            # Written whole before reading: the bridge reads the whole job before it says
+            # anything, and an interrupt byte must never land inside the job.
+            with _engine_errors():
+                raw.sendall(job.encode(code.encode()))
             stopped, answered, wall_time_s = read_cell(raw, decoder, limits.wall_time_s, cancel)
         except BaseException:
             close_stream(raw)

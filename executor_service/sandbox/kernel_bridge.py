@@ -83,8 +83,9 @@ class Kernel:
                 found = int(handle.read())
         except (OSError, ValueError):
             pass
-        if self.pid is None and found is not None and running(found):
-            self.pid = found  # started by another worker process's bridge: share it
+        if found is not None and found != self.pid and running(found):
+            # Started (or restarted) by another worker process's bridge: share it.
+            self.child, self.pid = None, found
         else:
             if found is not None and not self.notice:
                 self.notice = ("the kernel was restarted: the previous one had ended, so "

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from executor_service.sandbox.docker_runner import DockerRunner
+from executor_service.sandbox.docker_runner import DockerRunner, create_runner
 from executor_service.sandbox.runner import Sandbox
 from executor_service.sandbox.spec import Program, RunResult, RunStatus
+from executor_service.settings import Settings
 from tests.conftest import SandboxFactory
 
 pytestmark = pytest.mark.docker
@@ -134,3 +135,20 @@ def test_the_kernel_runs_as_the_code_user_and_listens_on_loopback_at_most(
     result = cell(runner, session, code)
     assert result.status is RunStatus.OK, result.stderr
     assert result.stdout == f"{session.code_uid} []\n"
+
+
+def test_two_worker_processes_share_the_sessions_one_kernel(
+    runner: DockerRunner, session: Sandbox, settings: Settings
+) -> None:
+    other = create_runner(settings)  # as another worker process: its own bridge
+    try:
+        assert cell(runner, session, "shared = 'from the first'").status is RunStatus.OK
+        seen = cell(other, session, "print(shared)")
+        assert seen.stdout == "from the first\n", seen.stderr
+        assert cell(other, session, "import os\nos._exit(1)").status is RunStatus.ERROR
+        assert cell(other, session, "again = 2").status is RunStatus.OK
+        back = cell(runner, session, "print(again)")  # the kernel the other restarted
+        assert back.stdout == "2\n", back.stderr
+        assert "restarted" not in back.message
+    finally:
+        other.close()
