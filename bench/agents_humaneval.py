@@ -8,6 +8,9 @@
 
 Variants (each answers with one program, judged the same way):
   single   one call: the problem's prompt, "complete the function in one python block".
+  lean     the task's examples as tests, coder -> executor -> coder with the failed tests'
+           real output, no planner, no reviewer, no tester model; one identical resubmission
+           ends the run.
   examples the preset with no planner and no tester model: the task's own examples (its
            ">>>" lines) are the tests, then coder -> executor -> reviewer after a failure ...
   tested   the preset with a tester (and the examples) and no planner: tester -> coder ->
@@ -60,7 +63,7 @@ from agent_client.service.models import LimitsOverride
 from agent_client.teams.planner_coder_reviewer import planner_coder_reviewer
 
 HELD_OUT_FROM = 80
-VARIANTS = ("single", "examples", "tested", "preset", "classic")
+VARIANTS = ("single", "lean", "examples", "tested", "preset", "classic")
 SINGLE_SYSTEM = "You are an expert Python programmer."
 SINGLE_PROMPT = (
     "Complete this Python function. Answer with the whole function (its imports, signature and "
@@ -208,6 +211,8 @@ async def solve_team(
         tester=variant in ("tested", "preset"),
         example_tests=variant != "classic",
         planner=variant in ("preset", "classic"),
+        reviewer=variant != "lean",
+        max_repeats=1 if variant == "lean" else 2,
         max_rounds=args.max_rounds,
         max_tokens={
             "planner": args.max_tokens // 2,

@@ -99,11 +99,13 @@ class TestedRunTermination(TerminationCondition):
     Args:
         executor: the ``TestRunnerAgent``'s name.
         max_rounds: programs tested before the run stops with its best attempt.
+        max_repeats: identical resubmissions in a row that end the run.
     """
 
-    def __init__(self, *, executor: str, max_rounds: int) -> None:
+    def __init__(self, *, executor: str, max_rounds: int, max_repeats: int = 2) -> None:
         self._executor = executor
         self._max_rounds = max_rounds
+        self._max_repeats = max_repeats
         self._runs = 0
         self._repeats_in_a_row = 0
         self._failed_in_a_row = 0
@@ -135,8 +137,12 @@ class TestedRunTermination(TerminationCondition):
                 elif meta.get("tests_total") == "0" and message.succeeded:
                     # Nothing could prove it better or worse: more rounds only cost tokens.
                     reason = "the program ran clean, but no tests exist to verify it."
-                elif self._repeats_in_a_row >= 2:
-                    reason = "the coder resent an identical program twice in a row."
+                elif self._repeats_in_a_row >= self._max_repeats:
+                    reason = (
+                        "the coder resent an identical program twice in a row."
+                        if self._max_repeats == 2
+                        else f"the coder resent an identical program {self._max_repeats} time(s)."
+                    )
                 elif self._runs >= self._max_rounds:
                     reason = f"{self._max_rounds} programs tested; the best attempt stands."
             if reason is not None:
@@ -233,6 +239,7 @@ def planner_coder_reviewer(
     planner: bool = True,
     reviewer: bool = True,
     max_tokens: int | Mapping[Role, int] | None = None,
+    max_repeats: int = 2,
 ) -> PlannerCoderReviewer:
     """A ready team: planner, (tester,) coder, executor (the sandbox), reviewer.
 
@@ -250,6 +257,8 @@ def planner_coder_reviewer(
         planner: include the planner (with a tester it is optional; without, it always runs).
         reviewer: include the reviewer (with a tester only; it explains failed tests).
         max_tokens: cap on each answer, for all roles or per role.
+        max_repeats: identical resubmissions in a row that end a tested run (at temperature 0
+            a model that resent its program once usually does again: 1 saves a round).
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
@@ -329,7 +338,9 @@ def planner_coder_reviewer(
         )
     termination: TerminationCondition
     if tested:
-        termination = TestedRunTermination(executor="executor", max_rounds=max_rounds)
+        termination = TestedRunTermination(
+            executor="executor", max_rounds=max_rounds, max_repeats=max_repeats
+        )
     else:
         # task + plan + rounds of (code, result, review)
         termination = VerifiedApprovalTermination(

@@ -189,3 +189,23 @@ async def test_runner_state_round_trips() -> None:
     await copy.load_state(state)
     assert copy.tests == runner.tests
     assert copy.best_attempt == runner.best_attempt
+
+
+async def test_without_a_reviewer_the_failed_tests_go_straight_back_to_the_coder() -> None:
+    task = (
+        'def add(a, b):\n    """Add.\n    >>> add(2, 3)\n    5\n    >>> add(0, 0)\n    0\n    """'
+    )
+    coder = ScriptedModelClient([WRONG, WRONG])
+    team = planner_coder_reviewer(
+        coder,
+        ScriptedExecutor([sandbox]),
+        example_tests=True,
+        planner=False,
+        reviewer=False,
+        max_repeats=1,
+    )
+    result = await team.run(task)
+    sources = [m.source for m in result.messages if m.type in ("TextMessage", "CodeExecutionEvent")]
+    assert sources == ["user", "coder", "executor", "coder", "executor"]
+    assert "left side gave 6" in coder.calls[1]["messages"][-1].content
+    assert result.stop_reason == "the coder resent an identical program 1 time(s)."
