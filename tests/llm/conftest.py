@@ -1,8 +1,8 @@
 """Fixtures for the opt-in checks against a real local model (scripts/local-model.sh).
 
 The model server is not started here: building it takes minutes. ``local_model`` skips when no
-server answers at the README's model URL, and fails instead under AGENT_SANDBOX_REQUIRE_LLM=1, so
-a run that was meant to check the model cannot pass without one.
+server answers at the README's model URL (or AGENT_SANDBOX_LLM_URL), and fails instead under
+AGENT_SANDBOX_REQUIRE_LLM=1, so a run that was meant to check the model cannot pass without one.
 """
 
 from __future__ import annotations
@@ -22,14 +22,19 @@ REQUIRE_LLM = os.environ.get("AGENT_SANDBOX_REQUIRE_LLM", "").lower() in {"1", "
 
 @pytest.fixture(scope="session")
 def readme_command() -> ReadmeCommand:
-    return readme_cli_command()
+    """The README's command; AGENT_SANDBOX_LLM_URL points it at a server on another port (the
+    server answers one request at a time, so a check beside a busy one gets its own)."""
+    command = readme_cli_command()
+    other_url = os.environ.get("AGENT_SANDBOX_LLM_URL")
+    return command.with_base_url(other_url) if other_url else command
 
 
 @pytest.fixture(scope="session")
 def local_model(readme_command: ReadmeCommand) -> ReadmeCommand:
     """The README's command, once its model server lists the model the command names."""
     try:
-        listed = httpx.get(f"{readme_command.base_url}/models", timeout=10).json()
+        # Even /v1/models waits behind a running generation: allow for one.
+        listed = httpx.get(f"{readme_command.base_url}/models", timeout=120).json()
     except (httpx.HTTPError, ValueError) as exc:
         reason = (
             f"no model server at {readme_command.base_url} ({exc!r}): "

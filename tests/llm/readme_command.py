@@ -28,6 +28,12 @@ class ReadmeCommand:
     def model(self) -> str:
         return self.value("--model")
 
+    def with_base_url(self, base_url: str) -> ReadmeCommand:
+        """The same command against a model server elsewhere (another port of local-model.sh)."""
+        args = list(self.args)
+        args[args.index("--base-url") + 1] = base_url
+        return ReadmeCommand(tuple(args))
+
     def against(self, service_url: str, service_key: str) -> list[str]:
         """The same arguments with the service a test started instead of .state/first-key's."""
         args = list(self.args)
