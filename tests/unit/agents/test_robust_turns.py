@@ -10,8 +10,11 @@ from agent_client.executors import CodeResult, ScriptedExecutor
 from agent_client.messages import CodeBlock, CodeExecutionEvent, TextMessage
 from agent_client.models.base import CreateResult, UserMessage
 from agent_client.models.scripted import ScriptedModelClient
+from agent_client.spec import TeamSpec
+from agent_client.team_builder import open_team
 from agent_client.teams import planner_coder_reviewer
 from agent_client.teams.role_guards import NO_REASON_NOTE
+from agent_client.teams.verification import TestRunnerAgent
 
 TASK = [TextMessage(source="user", content="Write add(a, b).", metadata={"role": "task"})]
 
@@ -164,3 +167,29 @@ async def test_a_rejection_with_reasons_passes_unchanged() -> None:
     reviews = [m.to_text() for m in result.messages if m.source == "reviewer"]
     assert reviews[0] == "REVISE: the output shows 1, the task asks for 2"
     assert len(reviewer.calls) == 2  # no re-ask
+
+
+async def test_spec_max_tokens_and_tester_reach_the_team() -> None:
+    spec = TeamSpec.model_validate(
+        {
+            "models": {"m": {"base_url": "http://127.0.0.1:9/v1", "model": "x", "max_tokens": 64}},
+            "agents": [{"type": "assistant", "name": "a", "model": "m", "max_tokens": 32}],
+            "team": {"type": "round_robin", "max_turns": 1},
+        }
+    )
+    assert spec.models["m"].timeout_s == 600.0
+    async with open_team(spec, env={}) as team:
+        agent = team.participants[0]
+        assert isinstance(agent, AssistantAgent)
+        assert agent._max_tokens == 32  # the agent's own cap wins over the model's
+    preset = TeamSpec.model_validate(
+        {
+            "models": {"m": {"base_url": "http://127.0.0.1:9/v1", "model": "x"}},
+            "team": {"type": "planner_coder_reviewer", "model": "m", "tester": True},
+            "executor": {"service_url": "http://127.0.0.1:9", "api_key_env": "K"},
+        }
+    )
+    async with open_team(preset, env={"K": "k"}) as team:
+        names = [p.name for p in team.participants]
+        assert names == ["planner", "tester", "coder", "executor", "reviewer"]
+        assert isinstance(team.participants[3], TestRunnerAgent)
