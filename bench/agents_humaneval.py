@@ -10,7 +10,7 @@ Variants (each answers with one program, judged the same way):
   single   one call: the problem's prompt, "complete the function in one python block".
   lean     the task's examples as tests, coder -> executor -> coder with the failed tests'
            real output, no planner, no reviewer, no tester model; one identical resubmission
-           ends the run.
+           ends the run. The coder's first turn gets the single call's prompts.
   examples the preset with no planner and no tester model: the task's own examples (its
            ">>>" lines) are the tests, then coder -> executor -> reviewer after a failure ...
   tested   the preset with a tester (and the examples) and no planner: tester -> coder ->
@@ -60,7 +60,7 @@ from agent_client.models.base import (
 from agent_client.models.openai_client import OpenAIModelClient
 from agent_client.service.client import ExecutionClient
 from agent_client.service.models import LimitsOverride
-from agent_client.teams.planner_coder_reviewer import planner_coder_reviewer
+from agent_client.teams.planner_coder_reviewer import RolePrompts, planner_coder_reviewer
 
 HELD_OUT_FROM = 80
 VARIANTS = ("single", "lean", "examples", "tested", "preset", "classic")
@@ -205,14 +205,18 @@ async def solve_team(
     args: argparse.Namespace,
 ) -> tuple[str, bool, str | None]:
     executor = RemoteExecutor(client, limits=LimitsOverride(wall_time_s=JUDGE_WALL_TIME_S))
+    lean = variant == "lean"
     team = planner_coder_reviewer(
         model,
         executor,
         tester=variant in ("tested", "preset"),
         example_tests=variant != "classic",
         planner=variant in ("preset", "classic"),
-        reviewer=variant != "lean",
-        max_repeats=1 if variant == "lean" else 2,
+        reviewer=not lean,
+        max_repeats=1 if lean else 2,
+        # lean: the coder's first turn is the single call's prompt, so the team only adds
+        # work (and tokens) where the task's own examples fail.
+        prompts=RolePrompts(coder=SINGLE_SYSTEM) if lean else None,
         max_rounds=args.max_rounds,
         max_tokens={
             "planner": args.max_tokens // 2,
@@ -221,7 +225,8 @@ async def solve_team(
             "reviewer": args.max_tokens // 2,
         },
     )
-    result = await team.run(TEAM_TASK.format(prompt=problem["prompt"].strip()))
+    task = (SINGLE_PROMPT if lean else TEAM_TASK).format(prompt=problem["prompt"].strip())
+    result = await team.run(task)
     if args.transcripts:
         name = problem["task_id"].replace("/", "-") + f"-{variant}.txt"
         text = "\n\n".join(

@@ -350,6 +350,11 @@ class TestRunnerAgent(BaseChatAgent):
         elif tests is not None:
             total = tests.size  # the harness never reached its tally (timeout, killed)
         output = result.output
+        if tests is not None and passed < total:
+            output += (
+                "\nFix the program so that every test passes (the failures above are real "
+                "output), and send the whole corrected program in one ```python block."
+            )
         if tests is None:
             output = "(No tests were written, so this run verifies nothing.)\n" + output
         return TestedAttempt(
