@@ -217,6 +217,7 @@ async def solve_team(
         # lean: the coder's first turn is the single call's prompt, so the team only adds
         # work (and tokens) where the task's own examples fail.
         prompts=RolePrompts(coder=SINGLE_SYSTEM) if lean else None,
+        coder_context_messages=args.coder_context,
         max_rounds=args.max_rounds,
         max_tokens={
             "planner": args.max_tokens // 2,
@@ -328,6 +329,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=600.0)
+    parser.add_argument(
+        "--coder-context",
+        type=int,
+        default=6,
+        help="messages the coder sees besides the task (1: only the latest test output, not "
+        "its own earlier program, so it writes afresh instead of resending it)",
+    )
     parser.add_argument("--json", default=None, help="append one JSON line per result here")
     parser.add_argument("--transcripts", default=None, help="a directory for team transcripts")
     args = parser.parse_args(argv)
