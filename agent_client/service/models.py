@@ -112,7 +112,8 @@ class OutputFile(_Response):
 
     @property
     def data(self) -> bytes:
-        return base64.b64decode(self.content)
+        # Standard base64; the URL-safe alphabet (older services) reads too.
+        return base64.b64decode(self.content.replace("-", "+").replace("_", "/"))
 
 
 class EgressRecord(_Response):

@@ -7,16 +7,27 @@ ever sent.
 
 from __future__ import annotations
 
+import base64
 import enum
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from executor_service.egress import audit
 from executor_service.jobs import execution as records
 from executor_service.sandbox import spec
+
+# Bytes in JSON are standard base64 (RFC 4648 section 4), what the docs and every client's
+# b64decode expect; pydantic's own "base64" writes the URL-safe alphabet, which a standard decoder
+# silently misreads. Requests are read in either alphabet.
+Base64Bytes = Annotated[
+    bytes,
+    PlainSerializer(
+        lambda data: base64.b64encode(data).decode(), return_type=str, when_used="json"
+    ),
+]
 
 
 class ExecutionState(enum.StrEnum):
@@ -63,7 +74,7 @@ class OutputFile(BaseModel):
 
     path: str
     size_bytes: int
-    content: bytes
+    content: Base64Bytes
     truncated: bool = False
     error: str | None = None
 
@@ -91,7 +102,7 @@ class RichOutput(BaseModel):
     model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
     mime_type: Literal["text/plain", "text/html", "image/png"]
-    data: bytes
+    data: Base64Bytes
     size_bytes: int
     truncated: bool = False
 

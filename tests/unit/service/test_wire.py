@@ -349,3 +349,18 @@ def test_stored_events_reach_the_stream_with_the_same_fields(
 def test_a_result_event_has_no_payload_of_its_own() -> None:
     with pytest.raises(ValueError, match="no payload"):
         events.event_payload(Event(id="1-0", kind="result", data={}))
+
+
+def test_bytes_go_out_as_standard_base64_and_come_back_whole() -> None:
+    """Standard alphabet (+ and /), which any b64decode reads; the URL-safe one (- and _) is
+    silently misread by a standard decoder."""
+    from executor_service.api.wire.executions import OutputFile as WireFile
+
+    raw = bytes([0xFB, 0xFF, 0xFE])
+    text = WireFile(path="a", size_bytes=3, content=raw).model_dump_json()
+    assert '"content":"+//+"' in text
+    assert WireFile.model_validate_json(text).content == raw
+    from agent_client.service.models import OutputFile as ClientFile
+
+    assert ClientFile.model_validate_json(text).data == raw
+    assert ClientFile(path="a", size_bytes=3, content="-__-").data == raw
