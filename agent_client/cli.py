@@ -68,6 +68,10 @@ async def _unanswered(url: str) -> str | None:
     try:
         async with httpx.AsyncClient(timeout=PREFLIGHT_TIMEOUT_S) as http:
             await http.get(url)
+    except httpx.ReadTimeout:
+        # It took the connection and is busy (a local model server answers one request at a
+        # time, even /models): it is there.
+        return None
     except httpx.TransportError as exc:
         return str(exc) or type(exc).__name__
     return None

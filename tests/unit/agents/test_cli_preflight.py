@@ -58,3 +58,22 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.startswith("agent-client 0.")
+
+
+def test_a_busy_server_that_took_the_connection_counts_as_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A local model server busy with another reply answers nothing, not even /models, until it
+    is done: it listens, so the run may go ahead and wait its turn."""
+    import asyncio
+    import socket
+
+    import agent_client.cli as cli
+
+    monkeypatch.setattr(cli, "PREFLIGHT_TIMEOUT_S", 0.3)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)  # accepts, never answers
+        url = f"http://127.0.0.1:{busy.getsockname()[1]}/v1/models"
+        assert asyncio.run(cli._unanswered(url)) is None
+    assert asyncio.run(cli._unanswered(url)) is not None  # closed now: refused
