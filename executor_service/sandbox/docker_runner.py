@@ -53,6 +53,7 @@ from executor_service.sandbox.kernel_bridge import (
     read_cell,
 )
 from executor_service.sandbox.launcher import LAUNCHER, LAUNCHER_COMMAND, Job, runs_in_process
+from executor_service.sandbox.residents import Resident, Residents
 from executor_service.sandbox.runner import (
     DEADLINE_LABEL,
     MANAGED_LABEL,
@@ -155,10 +156,10 @@ class DockerRunner:
         # The attach streams of pool members whose launcher waits for a job, by sandbox id.
         self._attached: dict[str, socket.socket] = {}
         self._attached_lock = threading.Lock()
-        # Sessions' launchers waiting for their next job: (exec stream, exec id) by sandbox id.
-        self._session_launchers: dict[str, tuple[socket.socket, str]] = {}
-        # Interpreter sessions' kernel bridges waiting for their next cell, likewise.
-        self._kernel_bridges: dict[str, tuple[socket.socket, str]] = {}
+        # Sessions' launchers waiting for their next job; interpreter sessions' kernel bridges
+        # waiting for their next cell.
+        self._launchers = Residents()
+        self._bridges = Residents()
 
     def close(self) -> None:
         """Wait for background removals to finish (call before the process exits)."""
@@ -283,11 +284,10 @@ class DockerRunner:
     def destroy(self, sandbox_id: str) -> None:
         with self._attached_lock:
             raw = self._attached.pop(sandbox_id, None)
-            launcher = self._session_launchers.pop(sandbox_id, None)
-            bridge = self._kernel_bridges.pop(sandbox_id, None)
-        for stream in (raw, launcher[0] if launcher else None, bridge[0] if bridge else None):
-            if stream is not None:
-                close_stream(stream)
+        if raw is not None:
+            close_stream(raw)
+        self._launchers.drop(sandbox_id)
+        self._bridges.drop(sandbox_id)
         with self._known_uids_lock:
             self._known_uids.pop(sandbox_id, None)
         try:
@@ -598,12 +598,10 @@ class DockerRunner:
         starts another. Another worker process starts its own: each kills the other's with the
         program's leftovers, which only costs an exec.
         """
-        with self._attached_lock:
-            held = self._session_launchers.pop(sandbox.id, None)
-        if held is not None and select.select([held[0]], [], [], 0)[0]:
-            close_stream(held[0])  # it said something while idle: it has ended
-            held = None
-        raw, exec_id = held if held is not None else self._start_session_launcher(sandbox)
+        resident = self._launchers.take(sandbox.id) or self._start_resident(
+            sandbox, [LAUNCHER_COMMAND, "-c", LAUNCHER, "session"]
+        )
+        raw, exec_id = resident.stream, resident.exec_id
         limits = sandbox.config.limits
         job = Job.create(
             program.argv,
@@ -614,8 +612,7 @@ class DockerRunner:
         try:
             encoded = job.encode(program.stdin)
         except ValueError as exc:
-            with self._attached_lock:
-                self._session_launchers[sandbox.id] = (raw, exec_id)
+            self._launchers.keep(sandbox.id, resident)
             raise SandboxError(f"the program cannot be started: {exc}") from exc
         decoder = FrameDecoder(
             limits.output_bytes, on_output, is_trailer=lambda line: job.exit_code(line) is not None
@@ -629,8 +626,7 @@ class DockerRunner:
         )
         decoder.finish()
         if stopped is None and decoder.trailer is not None:
-            with self._attached_lock:
-                self._session_launchers[sandbox.id] = (raw, exec_id)
+            self._launchers.keep(sandbox.id, resident)
             return _ExecOutcome(
                 decoder, job.exit_code(decoder.trailer), None, wall_time_s, cleaned=True
             )
@@ -662,12 +658,8 @@ class DockerRunner:
         """
         if sandbox.single_use:
             raise SandboxError("a cell runs only in an interpreter session's sandbox")
-        with self._attached_lock:
-            held = self._kernel_bridges.pop(sandbox.id, None)
-        if held is not None and select.select([held[0]], [], [], 0)[0]:
-            close_stream(held[0])  # it said something while idle: it has ended
-            held = None
-        raw, exec_id = held if held is not None else self._start_kernel_bridge(sandbox)
+        resident = self._bridges.take(sandbox.id) or self._start_resident(sandbox, bridge_argv())
+        raw = resident.stream
         limits = sandbox.config.limits
         files = {workspace.safe_relative_path(p): data for p, data in program.files.items()}
         job = cell_job(files)
@@ -682,8 +674,7 @@ class DockerRunner:
             close_stream(raw)
             raise
         if answered and decoder.report is not None:
-            with self._attached_lock:
-                self._kernel_bridges[sandbox.id] = (raw, exec_id)
+            self._bridges.keep(sandbox.id, resident)
             report = decoder.report
             if stopped is None and report.status == KERNEL_DIED:
                 # The kernel died with its cell: judged by its exit code, not cut short.
@@ -696,7 +687,8 @@ class DockerRunner:
         # No answer to the interrupt: `_result` stops the session's processes, the kernel too.
         return _ExecOutcome(decoder, None, stopped, wall_time_s)
 
-    def _start_kernel_bridge(self, sandbox: Sandbox) -> tuple[socket.socket, str]:
+    def _start_resident(self, sandbox: Sandbox, argv: list[str]) -> Resident:
+        """Start a process that waits in the sandbox for jobs (see residents.py), attached."""
         with _engine_errors():
             exec_id = self._engine.call(
                 "POST",
@@ -707,32 +699,14 @@ class DockerRunner:
                     "AttachStderr": True,
                     "Tty": False,
                     "Privileged": False,
-                    "Cmd": bridge_argv(),
+                    "Cmd": argv,
                     "User": user(self._code_uid(sandbox)),
                     "WorkingDir": WORKSPACE,
                 },
             )["Id"]
             start = {"Detach": False, "Tty": False}
-            return self._engine.hijack(f"/exec/{exec_id}/start", body=start), str(exec_id)
-
-    def _start_session_launcher(self, sandbox: Sandbox) -> tuple[socket.socket, str]:
-        with _engine_errors():
-            exec_id = self._engine.call(
-                "POST",
-                container_path(sandbox.id, "exec"),
-                body={
-                    "AttachStdin": True,
-                    "AttachStdout": True,
-                    "AttachStderr": True,
-                    "Tty": False,
-                    "Privileged": False,
-                    "Cmd": [LAUNCHER_COMMAND, "-c", LAUNCHER, "session"],
-                    "User": user(self._code_uid(sandbox)),
-                    "WorkingDir": WORKSPACE,
-                },
-            )["Id"]
-            start = {"Detach": False, "Tty": False}
-            return self._engine.hijack(f"/exec/{exec_id}/start", body=start), str(exec_id)
+            stream = self._engine.hijack(f"/exec/{exec_id}/start", body=start)
+        return Resident(stream, str(exec_id))
 
     def _exit_code(self, sandbox_id: str) -> int | None:
         """A container's exit code once it has stopped (waiting a little for the engine)."""
