@@ -110,6 +110,7 @@ async def test_a_tenant_never_sees_another_tenants_ids(
         ({**PRINT, "files": [{"path": "a", "content": "not base64!"}]}, "files.0.content"),
         ({**PRINT, "surprise": True}, "surprise"),
         ({**PRINT, "wait_timeout_s": -1}, "wait_timeout_s"),
+        ({**PRINT, "args": ["ok", "a\x00b"]}, "args.1"),
     ],
 )
 async def test_schema_errors_are_422_with_the_field(

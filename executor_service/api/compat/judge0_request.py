@@ -13,6 +13,8 @@ import shlex
 from collections import defaultdict
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from executor_service.api.compat.judge0_wire import SubmissionCreate, languages_of
 from executor_service.api.schemas import ExecutionCreate
 from executor_service.policy.model import Policy
@@ -64,17 +66,29 @@ def to_execution(
             errors["command_line_arguments"].append(f"cannot be split into words: {exc}")
     if errors or language is None:
         return dict(errors), None
-    # Built from plain values, as a client's body is: the wire model owns its own field types.
-    create = ExecutionCreate.model_validate(
-        {
-            "language": language,
-            "code": texts["source_code"],
-            "stdin": texts["stdin"] or "",
-            "args": args,
-            "limits": limits,
-        }
-    )
+    # Built from plain values, as a client's body is: the wire model owns its own field types,
+    # and what it refuses (an argument holding a NUL, say) is the submission's error.
+    try:
+        create = ExecutionCreate.model_validate(
+            {
+                "language": language,
+                "code": texts["source_code"],
+                "stdin": texts["stdin"] or "",
+                "args": args,
+                "limits": limits,
+            }
+        )
+    except ValidationError as exc:
+        refused: dict[str, list[str]] = defaultdict(list)
+        for error in exc.errors():
+            ours = str(error["loc"][0]) if error["loc"] else "source_code"
+            refused[JUDGE0_FIELDS.get(ours, ours)].append(error["msg"])
+        return dict(refused), None
     return {}, JudgedRequest(create, texts["expected_output"])
+
+
+# Our ExecutionCreate's fields by the names a Judge0 client sent them under.
+JUDGE0_FIELDS = {"code": "source_code", "args": "command_line_arguments"}
 
 
 def _decoded(value: str | None, name: str, errors: dict[str, list[str]]) -> str | None:

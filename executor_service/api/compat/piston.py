@@ -264,17 +264,23 @@ def to_execution(body: PistonExecute, language: str, policy: Policy) -> Executio
         }
         for index, item in enumerate(others, start=1)
     ]
-    # Built from plain values, as a client's body is: the wire model owns its own field types.
-    return ExecutionCreate.model_validate(
-        {
-            "language": language,
-            "code": code,
-            "files": files,
-            "stdin": body.stdin,
-            "args": body.args,
-            "limits": _limits(body, policy),
-        }
-    )
+    # Built from plain values, as a client's body is: the wire model owns its own field types,
+    # and what it refuses (an argument holding a NUL, say) is the client's error.
+    try:
+        return ExecutionCreate.model_validate(
+            {
+                "language": language,
+                "code": code,
+                "files": files,
+                "stdin": body.stdin,
+                "args": body.args,
+                "limits": _limits(body, policy),
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidRequest(f"{where}: {first['msg']}", field=where) from exc
 
 
 def _file_bytes(item: PistonFile, index: int) -> bytes:

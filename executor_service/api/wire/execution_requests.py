@@ -131,7 +131,11 @@ class ExecutionCreate(_Body):
     code: Annotated[str | None, Field(examples=["print(1)"])] = None
     files: Annotated[list[InputFile], Field(max_length=1000)] = []
     stdin: str = ""
-    args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=MAX_ARGS)] = []
+    # No NUL in an argument: no program could receive one (execve ends the string there).
+    args: Annotated[
+        list[Annotated[str, Field(max_length=4096, pattern=r"^[^\x00]*$")]],
+        Field(max_length=MAX_ARGS),
+    ] = []
     policy: Annotated[str | None, Field(max_length=64, examples=["default"])] = None
     limits: LimitsOverride | None = None
     # Narrow the policy's egress: {"mode": "none"}, fewer destinations, or lower caps.

@@ -319,3 +319,18 @@ async def test_a_body_judge0_cannot_read_is_400_and_a_bad_field_422(
     assert bad_query.status_code == 400
     assert list(bad_query.json()) == ["error"]
     assert stores.executions.newest("acme", 10) == []
+
+
+async def test_an_argument_our_wire_model_refuses_is_judge0s_422(
+    service_settings: Settings, stores: Stores
+) -> None:
+    key = add_key(stores, "acme")
+    async with app_client(service_settings, stores) as client:
+        response = await client.post(
+            "/judge0/submissions",
+            json={"language_id": 71, "source_code": "print(1)", "command_line_arguments": "a\x00b"},
+            headers={"X-Auth-Token": key},
+        )
+    assert response.status_code == 422
+    assert list(response.json()) == ["command_line_arguments"]
+    assert stores.executions.newest("acme", 10) == []

@@ -259,3 +259,18 @@ async def test_a_run_that_does_not_end_within_the_wait_is_cancelled(
     assert "cancelled" in response.json()["message"]
     (record,) = stores.executions.newest("acme", 10)
     assert record.state is ExecutionState.CANCELLED
+
+
+async def test_an_argument_our_wire_model_refuses_is_pistons_400(
+    service_settings: Settings, stores: Stores
+) -> None:
+    key = add_key(stores, "acme")
+    async with app_client(service_settings, stores) as client:
+        response = await client.post(
+            "/api/v2/execute",
+            json={"language": "py", "version": "*", "files": [{"content": "x"}], "args": ["a\x00"]},
+            auth=("key", key),
+        )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("args.0:")
+    assert stores.executions.newest("acme", 10) == []
