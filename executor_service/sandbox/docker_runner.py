@@ -549,26 +549,12 @@ class DockerRunner:
         if raw is None:
             raise SandboxError(f"sandbox {sandbox.id[:12]} has no launcher waiting")
         limits = sandbox.config.limits
-        job = Job.create(
-            program.argv,
-            dict(program.env),
-            {workspace.safe_relative_path(path): data for path, data in program.files.items()},
-            python=runs_in_process(program.argv),
-        )
         try:
-            encoded = job.encode(program.stdin)
-        except ValueError as exc:
+            job, encoded = _job(program)
+        except SandboxError:
             raw.close()  # `run` removes the sandbox
-            raise SandboxError(f"the program cannot be started: {exc}") from exc
-        decoder = FrameDecoder(
-            limits.output_bytes, on_output, is_trailer=lambda line: job.exit_code(line) is not None
-        )
-        threading.Thread(
-            target=feed,
-            args=(raw, encoded),
-            kwargs={"half_close": False},
-            daemon=True,
-        ).start()
+            raise
+        decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
         ended = lambda: decoder.trailer is not None  # noqa: E731
         stopped, wall_time_s = read_run(raw, decoder, limits.wall_time_s, cancel, None, until=ended)
         decoder.finish()
@@ -603,23 +589,12 @@ class DockerRunner:
         )
         raw, exec_id = resident.stream, resident.exec_id
         limits = sandbox.config.limits
-        job = Job.create(
-            program.argv,
-            dict(program.env),
-            {workspace.safe_relative_path(path): data for path, data in program.files.items()},
-            python=runs_in_process(program.argv),
-        )
         try:
-            encoded = job.encode(program.stdin)
-        except ValueError as exc:
+            job, encoded = _job(program)
+        except SandboxError:
             self._launchers.keep(sandbox.id, resident)
-            raise SandboxError(f"the program cannot be started: {exc}") from exc
-        decoder = FrameDecoder(
-            limits.output_bytes, on_output, is_trailer=lambda line: job.exit_code(line) is not None
-        )
-        threading.Thread(
-            target=feed, args=(raw, encoded), kwargs={"half_close": False}, daemon=True
-        ).start()
+            raise
+        decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
         ended = lambda: decoder.trailer is not None  # noqa: E731
         stopped, wall_time_s = read_run(
             raw, decoder, limits.wall_time_s, cancel, None, until=ended, keep_open=True
@@ -882,6 +857,31 @@ def _cell_verdict(
     if report.dropped:
         message += f"{'; ' if message else ''}{report.dropped} more displays were dropped"
     return status, message
+
+
+def _job(program: Program) -> tuple[Job, bytes]:
+    """A launcher's job for `program`, and its bytes (files by their checked paths)."""
+    job = Job.create(
+        program.argv,
+        dict(program.env),
+        {workspace.safe_relative_path(path): data for path, data in program.files.items()},
+        python=runs_in_process(program.argv),
+    )
+    try:
+        return job, job.encode(program.stdin)
+    except ValueError as exc:
+        raise SandboxError(f"the program cannot be started: {exc}") from exc
+
+
+def _send_job(
+    raw: socket.socket, job: Job, encoded: bytes, cap: int, on_output: OutputCallback | None
+) -> FrameDecoder:
+    """Write the job in the background (the launcher may answer before it has read it all) and
+    give the decoder that reads its answer, the trailer under the job's nonce taken out."""
+    threading.Thread(
+        target=feed, args=(raw, encoded), kwargs={"half_close": False}, daemon=True
+    ).start()
+    return FrameDecoder(cap, on_output, is_trailer=lambda line: job.exit_code(line) is not None)
 
 
 def _float(value: str | None) -> float | None:
