@@ -26,7 +26,11 @@ from agent_client.service.client import ExecutionClient
 from agent_client.spec import load_spec, team_spec_schema
 from agent_client.studio import command as studio_command
 from agent_client.team_builder import open_team
-from agent_client.teams.planner_coder_reviewer import planner_coder_reviewer
+from agent_client.teams.planner_coder_reviewer import (
+    STYLES,
+    planner_coder_reviewer,
+    style_options,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,13 +137,10 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
             ExecutionClient(args.service_url, args.service_key) as client,
             RemoteExecutor(client, policy=args.policy) as executor,
         ):
-            team = planner_coder_reviewer(
-                model,
-                executor,
-                max_rounds=args.max_rounds,
-                tester=args.tester,
-                example_tests=args.tester,
-            )
+            options = style_options(args.style or ("tested" if args.tester else "reviewed"))
+            if args.max_rounds is not None:
+                options["max_rounds"] = args.max_rounds
+            team = planner_coder_reviewer(model, executor, **options)
             await console(team.run_stream(args.task), output=out)
     finally:
         await model.close()
@@ -180,7 +181,21 @@ def _parser() -> argparse.ArgumentParser:
         help="an API key of the sandbox service (default: $AGENT_SANDBOX_KEY)",
     )
     run.add_argument("--policy", default=None, help="sandbox policy (preset)")
-    run.add_argument("--max-rounds", type=int, default=5)
+    run.add_argument(
+        "--max-rounds",
+        type=int,
+        default=None,
+        help="preset: the coder's programs before it stops (default: the style's, or 5)",
+    )
+    run.add_argument(
+        "--style",
+        choices=STYLES,
+        default=None,
+        help="preset: reviewed (default; a reviewer approves a run that exited 0), tested (a "
+        "tester's asserts and the task's >>> examples decide), sampled (the task's examples "
+        "decide; after two programs, fresh candidates are sampled and the tests choose: the "
+        "style that beats one model call with a small model)",
+    )
     run.add_argument(
         "--max-tokens",
         type=int,
@@ -198,8 +213,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--tester",
         action="store_true",
-        help="preset: a tester writes asserts from the task (and its >>> examples count as "
-        "tests); only a program that passes them all counts as verified",
+        help="preset: the same as --style tested: a tester writes asserts from the task (and its "
+        ">>> examples count as tests); only a program that passes them all counts as verified",
     )
     sub.add_parser("schema", help="print the team-spec JSON Schema")
     studio_command.add_parser(sub)

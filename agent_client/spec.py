@@ -245,6 +245,10 @@ TerminationField = Annotated[
 ]
 
 
+# The preset's named styles (teams.planner_coder_reviewer.style_options says what each sets).
+Style = Literal["reviewed", "tested", "sampled"]
+
+
 class TeamSettings(_Spec):
     type: Literal["round_robin", "selector", "swarm", "planner_coder_reviewer"]
     max_turns: int | None = Field(default=None, ge=1)
@@ -254,13 +258,24 @@ class TeamSettings(_Spec):
     )
     allow_repeated_speaker: bool = False
     max_selector_attempts: int = Field(default=3, ge=1, le=10)
-    max_rounds: int = Field(default=5, ge=1, le=50, description="planner_coder_reviewer only.")
+    max_rounds: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="planner_coder_reviewer only: the coder's programs (default: the style's, 5).",
+    )
+    style: Style | None = Field(
+        default=None,
+        description=(
+            "planner_coder_reviewer only: reviewed (the default: a reviewer approves a run that "
+            "exited 0), tested (a tester's asserts and the task's >>> examples decide), or "
+            "sampled (the task's examples decide; after two programs, fresh candidates are "
+            "sampled and the tests choose)."
+        ),
+    )
     tester: bool = Field(
         default=False,
-        description=(
-            "planner_coder_reviewer only: a tester writes asserts from the task and the task's "
-            "own >>> examples count as tests; success needs them all to pass."
-        ),
+        description="planner_coder_reviewer only: the same as style: tested.",
     )
     max_tokens: int | None = Field(
         default=None, ge=1, description="planner_coder_reviewer only: cap on every role's answer."

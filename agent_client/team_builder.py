@@ -32,7 +32,7 @@ from agent_client.spec import (
     UserProxySpec,
 )
 from agent_client.teams.base import BaseGroupChat
-from agent_client.teams.planner_coder_reviewer import planner_coder_reviewer
+from agent_client.teams.planner_coder_reviewer import planner_coder_reviewer, style_options
 from agent_client.teams.round_robin import RoundRobinGroupChat
 from agent_client.teams.selector import SelectorGroupChat
 from agent_client.teams.swarm import Swarm
@@ -98,14 +98,15 @@ def _team(
     if settings.type == "planner_coder_reviewer":
         if executor is None or settings.model is None:
             raise SpecError("planner_coder_reviewer needs an executor and team.model")
+        options = style_options(settings.style or ("tested" if settings.tester else "reviewed"))
+        if settings.max_rounds is not None:
+            options["max_rounds"] = settings.max_rounds
         return planner_coder_reviewer(
             models[settings.model],
             executor,
-            max_rounds=settings.max_rounds,
             extra_termination=termination,
-            tester=settings.tester,
-            example_tests=settings.tester,
             max_tokens=settings.max_tokens,
+            **options,
         )
     agents = [_agent(a, models, executor, input_func, tools) for a in spec.agents]
     if settings.type == "round_robin":

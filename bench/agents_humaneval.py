@@ -11,6 +11,11 @@ Variants (each answers with one program, judged the same way):
   lean     the task's examples as tests, coder -> executor -> coder with the failed tests'
            real output, no planner, no reviewer, no tester model; one identical resubmission
            ends the run. The coder's first turn gets the single call's prompts.
+  sampled  the preset's "sampled" style as a user gets it (style_options("sampled")): lean, and
+           once the coder's 2 programs failed the examples (or it resent one), up to 4 fresh
+           programs sampled from the task alone (temperature 0.7, seeds 1, 2, ...), each
+           tested; the best attempt stands. --coder-rounds, --candidates and
+           --candidate-temperature override the style's numbers.
   examples the preset with no planner and no tester model: the task's own examples (its
            ">>>" lines) are the tests, then coder -> executor -> reviewer after a failure ...
   tested   the preset with a tester (and the examples) and no planner: tester -> coder ->
@@ -60,10 +65,16 @@ from agent_client.models.base import (
 from agent_client.models.openai_client import OpenAIModelClient
 from agent_client.service.client import ExecutionClient
 from agent_client.service.models import LimitsOverride
-from agent_client.teams.planner_coder_reviewer import RolePrompts, planner_coder_reviewer
+from agent_client.teams.planner_coder_reviewer import (
+    PlannerCoderReviewer,
+    Role,
+    RolePrompts,
+    planner_coder_reviewer,
+    style_options,
+)
 
 HELD_OUT_FROM = 80
-VARIANTS = ("single", "lean", "examples", "tested", "preset", "classic")
+VARIANTS = ("single", "lean", "sampled", "examples", "tested", "preset", "classic")
 SINGLE_SYSTEM = "You are an expert Python programmer."
 SINGLE_PROMPT = (
     "Complete this Python function. Answer with the whole function (its imports, signature and "
@@ -98,6 +109,8 @@ class CountingModel:
         tool_choice: ToolChoice = "auto",
         cancellation: CancellationToken | None = None,
         max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
     ) -> CreateResult:
         self.calls += 1
         waited = 0.0
@@ -109,6 +122,8 @@ class CountingModel:
                     tool_choice=tool_choice,
                     cancellation=cancellation,
                     max_tokens=max_tokens,
+                    temperature=temperature,
+                    seed=seed,
                 )
                 break
             except ModelError as exc:
@@ -205,27 +220,41 @@ async def solve_team(
     args: argparse.Namespace,
 ) -> tuple[str, bool, str | None]:
     executor = RemoteExecutor(client, limits=LimitsOverride(wall_time_s=JUDGE_WALL_TIME_S))
-    lean = variant == "lean"
-    team = planner_coder_reviewer(
-        model,
-        executor,
-        tester=variant in ("tested", "preset"),
-        example_tests=variant != "classic",
-        planner=variant in ("preset", "classic"),
-        reviewer=not lean,
-        max_repeats=1 if lean else 2,
-        # lean: the coder's first turn is the single call's prompt, so the team only adds
-        # work (and tokens) where the task's own examples fail.
-        prompts=RolePrompts(coder=SINGLE_SYSTEM) if lean else None,
-        coder_context_messages=args.coder_context,
-        max_rounds=args.max_rounds,
-        max_tokens={
-            "planner": args.max_tokens // 2,
-            "tester": args.max_tokens // 2,
-            "coder": args.max_tokens,
-            "reviewer": args.max_tokens // 2,
-        },
-    )
+    lean = variant in ("lean", "sampled")
+    max_tokens: dict[Role, int] = {
+        "planner": args.max_tokens // 2,
+        "tester": args.max_tokens // 2,
+        "coder": args.max_tokens,
+        "reviewer": args.max_tokens // 2,
+    }
+    team: PlannerCoderReviewer
+    if variant == "sampled":
+        # The library's own style, as a user gets it; the flags only override when given.
+        options = style_options("sampled")
+        for key, value in (
+            ("max_rounds", args.coder_rounds),
+            ("candidates", args.candidates),
+            ("candidate_temperature", args.candidate_temperature),
+        ):
+            if value is not None:
+                options[key] = value
+        team = planner_coder_reviewer(model, executor, max_tokens=max_tokens, **options)
+    else:
+        team = planner_coder_reviewer(
+            model,
+            executor,
+            tester=variant in ("tested", "preset"),
+            example_tests=variant != "classic",
+            planner=variant in ("preset", "classic"),
+            reviewer=not lean,
+            max_repeats=1 if lean else 2,
+            # lean: the coder's first turn is the single call's prompt, so the team only adds
+            # work (and tokens) where the task's own examples fail.
+            prompts=RolePrompts(coder=SINGLE_SYSTEM) if lean else None,
+            coder_context_messages=args.coder_context,
+            max_rounds=args.max_rounds,
+            max_tokens=max_tokens,
+        )
     task = (SINGLE_PROMPT if lean else TEAM_TASK).format(prompt=problem["prompt"].strip())
     result = await team.run(task)
     if args.transcripts:
@@ -329,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=600.0)
+    parser.add_argument("--coder-rounds", type=int, help="sampled: coder programs (style's: 2)")
+    parser.add_argument("--candidates", type=int, help="sampled: fresh candidates (style's: 4)")
+    parser.add_argument("--candidate-temperature", type=float, help="sampled (style's: 0.7)")
     parser.add_argument(
         "--coder-context",
         type=int,

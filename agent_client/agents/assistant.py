@@ -88,7 +88,8 @@ class AssistantAgent(BaseChatAgent):
         max_tool_iterations: model calls that may request tools in one turn.
         tool_choice: choice for the first call of a turn; force a tool's name for servers that
             only return tool calls when forced (llama.cpp).
-        max_context_messages: keep the model's view short (task always kept).
+        max_context_messages: keep the model's view short (task always kept; 0: the task
+            alone, so every turn answers it afresh).
         label_speakers: prefix others' turns with ``[name]:`` (chat templates drop names).
         tool_call_summary_format: how each result reads in a summary (``{tool_name}``,
             ``{arguments}``, ``{result}``).
@@ -103,6 +104,10 @@ class AssistantAgent(BaseChatAgent):
         reply_repair: applied to an answer that fails ``reply_check`` twice (None keeps it).
         hidden_sources: agents whose messages this one never sees (a coder kept apart from
             the tests it will be judged by).
+        temperature: sampling temperature of its calls (None: the model client's).
+        seed: with a seed, its first turn samples with ``seed``, the next with ``seed + 1``
+            and so on: successive turns differ (several candidates for one task) and a rerun
+            repeats them.
     """
 
     def __init__(
@@ -126,6 +131,8 @@ class AssistantAgent(BaseChatAgent):
         reply_check: ReplyCheck | None = None,
         reply_repair: Callable[[str], str] | None = None,
         hidden_sources: Sequence[str] = (),
+        temperature: float | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__(name, description)
         if max_tool_iterations < 1:
@@ -134,7 +141,12 @@ class AssistantAgent(BaseChatAgent):
             raise ValueError("max_tokens must be at least 1")
         if max_continuations < 0:
             raise ValueError("max_continuations must be 0 or more")
+        if max_context_messages is not None and max_context_messages < 0:
+            raise ValueError("max_context_messages must be 0 or more")
         self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._seed = seed
+        self._turns = 0
         self._max_continuations = max_continuations
         self._on_model_error = on_model_error
         self._reply_check = reply_check
@@ -171,6 +183,7 @@ class AssistantAgent(BaseChatAgent):
         self, messages: Sequence[ChatMessage], cancellation: CancellationToken | None = None
     ) -> AsyncIterator[AnyMessage | Response]:
         self._thread.extend(m for m in messages if m.source not in self._hidden)
+        self._turns += 1
         inner: list[AnyMessage] = []
         try:
             async for item in self._turn(inner, cancellation):
@@ -187,6 +200,15 @@ class AssistantAgent(BaseChatAgent):
                 ),
                 inner,
             )
+
+    @property
+    def _sampling(self) -> dict[str, Any]:
+        """This turn's ``create`` options: the length cap, and the temperature and seed."""
+        return {
+            "max_tokens": self._max_tokens,
+            "temperature": self._temperature,
+            "seed": None if self._seed is None else self._seed + self._turns - 1,
+        }
 
     async def _turn(
         self, inner: list[AnyMessage], cancellation: CancellationToken | None
@@ -210,7 +232,7 @@ class AssistantAgent(BaseChatAgent):
                 tools=schemas,
                 tool_choice=choice if schemas else "auto",
                 cancellation=cancellation,
-                max_tokens=self._max_tokens,
+                **self._sampling,
             )
             if not answer.tool_calls:
                 text, usage, metadata = await self._text_answer(context, answer, cancellation)
@@ -247,9 +269,7 @@ class AssistantAgent(BaseChatAgent):
                 ToolResultMessage(results=results),
             ]
         if self._reflect:
-            answer = await self._model.create(
-                context, cancellation=cancellation, max_tokens=self._max_tokens
-            )
+            answer = await self._model.create(context, cancellation=cancellation, **self._sampling)
             message: ChatMessage = TextMessage(
                 source=self.name, content=answer.content, models_usage=answer.usage
             )
@@ -279,9 +299,7 @@ class AssistantAgent(BaseChatAgent):
                 AssistantMessage(content=text, source=self.name),
                 UserMessage(content=problem),
             ]
-            first = await self._model.create(
-                retry, cancellation=cancellation, max_tokens=self._max_tokens
-            )
+            first = await self._model.create(retry, cancellation=cancellation, **self._sampling)
             second, more, truncated = await self._complete(retry, first, cancellation)
             usage += more
             if check(second) is None:
@@ -314,7 +332,7 @@ class AssistantAgent(BaseChatAgent):
                     UserMessage(content=CONTINUE_PROMPT),
                 ],
                 cancellation=cancellation,
-                max_tokens=self._max_tokens,
+                **self._sampling,
             )
             # Small models often start over instead of continuing: then the new text replaces.
             restart = more.content.lstrip()[:40] == text.lstrip()[:40]
@@ -359,9 +377,14 @@ class AssistantAgent(BaseChatAgent):
 
     async def on_reset(self, cancellation: CancellationToken | None = None) -> None:
         self._thread.clear()
+        self._turns = 0
 
     async def save_state(self) -> dict[str, Any]:
-        return {"thread": CHAT_MESSAGES.dump_python(self._thread, mode="json")}
+        return {
+            "thread": CHAT_MESSAGES.dump_python(self._thread, mode="json"),
+            "turns": self._turns,
+        }
 
     async def load_state(self, state: Mapping[str, Any]) -> None:
         self._thread = CHAT_MESSAGES.validate_python(state.get("thread", []))
+        self._turns = int(state.get("turns", 0))

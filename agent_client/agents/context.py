@@ -30,7 +30,7 @@ def model_messages(
     kept = list(thread)
     if max_messages is not None and len(kept) > max_messages:
         tasks = [m for m in kept if m.is_task][:1]
-        tail = kept[-max_messages:]
+        tail = kept[-max_messages:] if max_messages else []
         kept = [t for t in tasks if t not in tail] + tail
     out: list[LLMMessage] = []
     if system_message:

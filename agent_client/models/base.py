@@ -85,8 +85,14 @@ class ModelClient(Protocol):
         tool_choice: ToolChoice = "auto",
         cancellation: CancellationToken | None = None,
         max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
     ) -> CreateResult:
         """One answer; ``max_tokens`` caps its length (None: the client's or server's default).
+
+        ``temperature`` and ``seed`` override the client's sampling for this call only: a team
+        that draws several candidates for one task samples each with its own seed, so the
+        candidates differ from one another yet a rerun draws the same ones.
 
         A reply cut at the cap comes back with ``finish_reason == "length"``, never as an error.
         """

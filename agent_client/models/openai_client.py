@@ -105,8 +105,10 @@ class OpenAIModelClient:
         tool_choice: ToolChoice = "auto",
         cancellation: CancellationToken | None = None,
         max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
     ) -> CreateResult:
-        """One chat completion.
+        """One chat completion (``temperature`` and ``seed`` override the client's for this call).
 
         Raises:
             ModelError: the endpoint failed after its retries, or answered without a choice.
@@ -115,8 +117,11 @@ class OpenAIModelClient:
             "model": self._model,
             "messages": wire_messages(messages),
         }
-        if self._temperature is not None:
-            request["temperature"] = self._temperature
+        heat = temperature if temperature is not None else self._temperature
+        if heat is not None:
+            request["temperature"] = heat
+        if seed is not None:
+            request["seed"] = seed
         cap = max_tokens if max_tokens is not None else self._max_tokens
         if cap is not None:
             request["max_tokens"] = cap

@@ -56,6 +56,8 @@ class ScriptedModelClient:
         tool_choice: ToolChoice = "auto",
         cancellation: CancellationToken | None = None,
         max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
     ) -> CreateResult:
         self.calls.append(
             {
@@ -63,6 +65,8 @@ class ScriptedModelClient:
                 "tools": list(tools),
                 "tool_choice": tool_choice,
                 "max_tokens": max_tokens,
+                "temperature": temperature,
+                "seed": seed,
             }
         )
         if self._index >= len(self._script):

@@ -2,15 +2,18 @@
 
 from agent_client.teams.base import BaseGroupChat
 from agent_client.teams.planner_coder_reviewer import (
+    STYLES,
     RolePrompts,
     VerifiedApprovalTermination,
     planner_coder_reviewer,
+    style_options,
 )
 from agent_client.teams.round_robin import RoundRobinGroupChat
 from agent_client.teams.selector import SelectorGroupChat
 from agent_client.teams.swarm import Swarm
 
 __all__ = [
+    "STYLES",
     "BaseGroupChat",
     "RolePrompts",
     "RoundRobinGroupChat",
@@ -18,4 +21,5 @@ __all__ = [
     "Swarm",
     "VerifiedApprovalTermination",
     "planner_coder_reviewer",
+    "style_options",
 ]

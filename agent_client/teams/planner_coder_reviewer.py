@@ -10,6 +10,12 @@ task before any code exists; the executor runs them against each program; the ru
 verified once every test passed, and the team's answer is the attempt that passed the most.
 Roles are kept in their lane (``role_guards``), a failed model call is retried once, and a
 resubmitted identical program skips the review (twice in a row ends the run).
+
+With ``candidates=N`` (a tested team only), once the coder's ``max_rounds`` programs failed the
+tests, or the coder resent one, a sampler writes up to N fresh programs from the task alone,
+each drawn at a temperature with its own seed, and each is tested like the coder's: the tests
+choose among them (the approach of CodeT and AgentCoder). At temperature 0 a small model asked
+to fix its program mostly resends it; an independent sample is often a different, right one.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from agent_client.agents.assistant import FAILED_TURN, AssistantAgent
 from agent_client.agents.code_executor import CodeExecutorAgent
@@ -31,11 +37,12 @@ from agent_client.messages import (
     StopMessage,
 )
 from agent_client.models.base import ModelClient
+from agent_client.spec import Style
 from agent_client.teams import role_guards
 from agent_client.teams.selector import SelectorGroupChat
 from agent_client.teams.verification import TestRunnerAgent
 
-Role = Literal["planner", "coder", "reviewer", "tester"]
+Role = Literal["planner", "coder", "reviewer", "tester", "sampler"]
 
 PLANNER_PROMPT = (
     "You are the planner. Break the task into a short numbered plan (at most 5 steps) for "
@@ -90,6 +97,37 @@ class RolePrompts:
 
 
 TESTED_PROMPTS = RolePrompts(coder=TESTED_CODER_PROMPT, reviewer=TESTED_REVIEWER_PROMPT)
+# The sampled style's coder: the task says what to write; its first answer is a single call's.
+SAMPLED_PROMPTS = RolePrompts(coder="You are an expert Python programmer.")
+
+STYLES: tuple[Style, ...] = get_args(Style)
+
+
+def style_options(style: Style) -> dict[str, Any]:
+    """The preset's keyword arguments for a named style (the CLI's ``--style``, a spec's
+    ``team.style``); pass them to ``planner_coder_reviewer``, overriding any you like.
+
+    - ``reviewed``: planner -> coder -> executor -> reviewer; the reviewer's approval of a run
+      that exited 0 ends it.
+    - ``tested``: a tester's asserts and the task's examples, run against each program, decide.
+    - ``sampled``: the task's examples decide; no planner, reviewer or tester. The coder gets two
+      programs (the second sees the failed examples' real output), then four fresh candidates
+      are sampled from the task alone. With a small model on HumanEval this is the style that
+      beats a single call (bench/agents_humaneval.py; the README gives the figures).
+    """
+    if style == "tested":
+        return {"tester": True, "example_tests": True}
+    if style == "sampled":
+        return {
+            "example_tests": True,
+            "planner": False,
+            "reviewer": False,
+            "max_rounds": 2,
+            "candidates": 4,
+            "coder_context_messages": 1,
+            "prompts": SAMPLED_PROMPTS,
+        }
+    return {}
 
 
 class TestedRunTermination(TerminationCondition):
@@ -240,6 +278,9 @@ def planner_coder_reviewer(
     reviewer: bool = True,
     max_tokens: int | Mapping[Role, int] | None = None,
     max_repeats: int = 2,
+    candidates: int = 0,
+    candidate_temperature: float = 0.7,
+    candidate_seed: int = 1,
 ) -> PlannerCoderReviewer:
     """A ready team: planner, (tester,) coder, executor (the sandbox), reviewer.
 
@@ -259,10 +300,19 @@ def planner_coder_reviewer(
         max_tokens: cap on each answer, for all roles or per role.
         max_repeats: identical resubmissions in a row that end a tested run (at temperature 0
             a model that resent its program once usually does again: 1 saves a round).
+        candidates: fresh programs a sampler draws from the task alone once the coder's
+            ``max_rounds`` programs failed the tests or it resent one (a tested team only);
+            a resubmission then no longer ends the run.
+        candidate_temperature: the sampler's temperature.
+        candidate_seed: the first candidate's seed (the next ones count up from it).
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
+    if candidates < 0:
+        raise ValueError("candidates must be 0 or more")
     tested = tester or example_tests
+    if candidates and not tested:
+        raise ValueError("candidates need tests to choose by: set tester or example_tests")
     if not tested and not (planner and reviewer):
         raise ValueError("without a tester the planner and the reviewer are required")
     prompts = prompts or (TESTED_PROMPTS if tested else RolePrompts())
@@ -273,7 +323,9 @@ def planner_coder_reviewer(
         return model_client
 
     def cap(role: Role) -> int | None:
-        return max_tokens.get(role) if isinstance(max_tokens, Mapping) else max_tokens
+        if isinstance(max_tokens, Mapping):
+            return max_tokens.get(role) or (max_tokens.get("coder") if role == "sampler" else None)
+        return max_tokens
 
     agents: list[AssistantAgent | CodeExecutorAgent | TestRunnerAgent] = []
     if planner:
@@ -311,9 +363,24 @@ def planner_coder_reviewer(
             hidden_sources=("tester",),  # code to the task, not to the tests (AgentCoder)
         )
     )
+    if candidates:
+        agents.append(
+            AssistantAgent(
+                "sampler",
+                client("sampler"),
+                description="Writes a fresh candidate program from the task alone.",
+                system_message=prompts.coder,
+                max_context_messages=0,  # the task only: each candidate is independent
+                max_tokens=cap("sampler"),
+                temperature=candidate_temperature,
+                seed=candidate_seed,
+            )
+        )
     runner: CodeExecutorAgent | TestRunnerAgent
     if tested:
-        runner = TestRunnerAgent("executor", executor, example_tests=example_tests)
+        runner = TestRunnerAgent(
+            "executor", executor, coder=("coder", "sampler"), example_tests=example_tests
+        )
     else:
         runner = CodeExecutorAgent(
             "executor",
@@ -339,7 +406,10 @@ def planner_coder_reviewer(
     termination: TerminationCondition
     if tested:
         termination = TestedRunTermination(
-            executor="executor", max_rounds=max_rounds, max_repeats=max_repeats
+            executor="executor",
+            max_rounds=max_rounds + candidates,
+            # with candidates a resubmission hands over to the sampler instead
+            max_repeats=max_repeats if not candidates else max_rounds + candidates + 1,
         )
     else:
         # task + plan + rounds of (code, result, review)
@@ -351,18 +421,20 @@ def planner_coder_reviewer(
     names = [a.name for a in agents]
     return PlannerCoderReviewer(
         agents,
-        selector_func=lambda thread: _next_role(thread, names),
+        selector_func=lambda thread: _next_role(thread, names, max_rounds),
         termination_condition=termination,
         runner=runner,
     )
 
 
-def _next_role(thread: Sequence[ChatMessage], names: Sequence[str]) -> str:
+def _next_role(thread: Sequence[ChatMessage], names: Sequence[str], max_rounds: int) -> str:
     last = next((m for m in reversed(thread) if not m.is_task), None)
     if last is None:
         return names[0]
     if last.metadata.get("turn") == FAILED_TURN:
         return last.source  # once more; a second failure in a row stops or moves on below
+    if last.source == "executor" and "sampler" in names and _coder_done(thread, max_rounds):
+        return "sampler"
     if last.source == "executor":
         # No code found, or a resubmitted program: back to the coder; a real run goes to the
         # reviewer (when there is one; a verified run has already stopped the team).
@@ -371,6 +443,17 @@ def _next_role(thread: Sequence[ChatMessage], names: Sequence[str]) -> str:
         return "coder"
     if last.source == "planner" and "tester" in names:
         return "tester"
-    if last.source == "coder":
+    if last.source in ("coder", "sampler"):
         return "executor"
     return "coder"  # after the planner, the tester or a review
+
+
+def _coder_done(thread: Sequence[ChatMessage], max_rounds: int) -> bool:
+    """The coder has had its rounds: it sent ``max_rounds`` programs, resent one, or the
+    sampler has already begun (from then on every failed run asks for a fresh candidate)."""
+    runs = [m for m in thread if isinstance(m, CodeExecutionEvent) and m.source == "executor"]
+    if not runs:
+        return False
+    latest = runs[-1].metadata
+    coder_runs = sum(1 for m in runs if m.metadata.get("author") == "coder")
+    return latest.get("author") == "sampler" or "repeat" in latest or coder_runs >= max_rounds

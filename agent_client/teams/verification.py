@@ -228,12 +228,14 @@ class TestRunnerAgent(BaseChatAgent):
     """Runs the coder's complete program against the tester's tests in the sandbox.
 
     Its answer is a ``CodeExecutionEvent`` whose metadata says ``tests_passed``,
-    ``tests_total`` and ``verified`` ("true" only when every test ran and passed), and
-    ``repeat`` when the coder resent a program already run (which is not run again).
+    ``tests_total`` and ``verified`` ("true" only when every test ran and passed), ``author``
+    (who sent the program), and ``repeat`` when that program was already run (it is not run
+    again).
 
     Args:
         executor: where code runs (``RemoteExecutor`` for the sandbox service).
-        coder: whose messages carry the program.
+        coder: whose messages carry programs (one name, or several: a coder and a sampler of
+            fresh candidates); the newest of them is tested.
         tester: whose messages carry the tests.
         example_tests: also test the examples the task states (``>>> call`` then the value).
     """
@@ -245,7 +247,7 @@ class TestRunnerAgent(BaseChatAgent):
         name: str,
         executor: CodeExecutor,
         *,
-        coder: str = "coder",
+        coder: str | Sequence[str] = "coder",
         tester: str = "tester",
         description: str = "Runs the coder's program against the tester's tests in the sandbox.",
         example_tests: bool = False,
@@ -254,7 +256,7 @@ class TestRunnerAgent(BaseChatAgent):
         self._example_tests = example_tests
         self._examples: TestSuite | None = None
         self._executor = executor
-        self._coder = coder
+        self._coders = (coder,) if isinstance(coder, str) else tuple(coder)
         self._tester = tester
         self._tests: TestSuite | None = None
         self._attempts: list[TestedAttempt] = []
@@ -282,7 +284,7 @@ class TestRunnerAgent(BaseChatAgent):
                 self._tests = merge(self._examples, self._tests)
             elif message.source == self._tester:
                 self._tests = merge(self._examples, parse_tests(message.to_text())) or self._tests
-        latest = next((m for m in reversed(self._inbox) if m.source == self._coder), None)
+        latest = next((m for m in reversed(self._inbox) if m.source in self._coders), None)
         blocks = extract_code_blocks(latest.to_text(), PYTHON) if latest is not None else []
         if latest is None or not blocks:
             cut = latest is not None and has_unclosed_fence(latest.to_text())
@@ -299,7 +301,7 @@ class TestRunnerAgent(BaseChatAgent):
         index = choose_program(blocks)
         program = blocks[index].code
         generation = CodeGenerationEvent(
-            source=self.name, code_blocks=[blocks[index]], author=self._coder
+            source=self.name, code_blocks=[blocks[index]], author=latest.source
         )
         yield generation
         digest = hashlib.sha256(program.strip().encode()).hexdigest()
@@ -326,6 +328,7 @@ class TestRunnerAgent(BaseChatAgent):
                 "tests_passed": str(attempt.tests_passed),
                 "tests_total": str(attempt.tests_total),
                 "verified": "true" if attempt.verified else "false",
+                "author": latest.source,
                 **({"repeat": str(earlier.number)} if earlier is not None else {}),
             },
         )

@@ -52,6 +52,21 @@ async def test_text_answer_with_usage(llm: ScriptedOpenAI, client: OpenAIModelCl
     assert result.usage.completion_tokens > 0
 
 
+async def test_sampling_per_call_overrides_the_clients_on_the_wire(llm: ScriptedOpenAI) -> None:
+    llm.script("m", ["a", "b"])
+    model = OpenAIModelClient(
+        model="m", base_url=llm.url, api_key="k", temperature=0.0, max_tokens=64, timeout_s=10
+    )
+    try:
+        await model.create([UserMessage(content="x")])
+        await model.create([UserMessage(content="x")], temperature=0.7, seed=3, max_tokens=32)
+    finally:
+        await model.close()
+    plain, sampled = llm.requests
+    assert (plain["temperature"], plain["max_tokens"], plain.get("seed")) == (0.0, 64, None)
+    assert (sampled["temperature"], sampled["max_tokens"], sampled["seed"]) == (0.7, 32, 3)
+
+
 async def test_tool_calls_and_forced_choice_on_the_wire(
     llm: ScriptedOpenAI, client: OpenAIModelClient
 ) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from agent_client.agents.assistant import CONTINUE_PROMPT, AssistantAgent
 from agent_client.agents.code_executor import CodeExecutorAgent
 from agent_client.code_blocks import choose_program, has_unclosed_fence
@@ -193,3 +196,24 @@ async def test_spec_max_tokens_and_tester_reach_the_team() -> None:
         names = [p.name for p in team.participants]
         assert names == ["planner", "tester", "coder", "executor", "reviewer"]
         assert isinstance(team.participants[3], TestRunnerAgent)
+
+
+async def test_spec_style_sampled_builds_the_sampling_team() -> None:
+    preset = TeamSpec.model_validate(
+        {
+            "models": {"m": {"base_url": "http://127.0.0.1:9/v1", "model": "x"}},
+            "team": {"type": "planner_coder_reviewer", "model": "m", "style": "sampled"},
+            "executor": {"service_url": "http://127.0.0.1:9", "api_key_env": "K"},
+        }
+    )
+    async with open_team(preset, env={"K": "k"}) as team:
+        names = [p.name for p in team.participants]
+        assert names == ["coder", "sampler", "executor"]
+        assert isinstance(team.participants[2], TestRunnerAgent)
+    with pytest.raises(ValidationError, match="style"):
+        TeamSpec.model_validate(
+            {
+                "models": {"m": {"base_url": "http://127.0.0.1:9/v1", "model": "x"}},
+                "team": {"type": "planner_coder_reviewer", "model": "m", "style": "fast"},
+            }
+        )

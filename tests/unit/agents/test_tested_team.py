@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from agent_client.executors import CodeResult, ScriptedExecutor
 from agent_client.messages import CodeBlock, CodeExecutionEvent, TextMessage
 from agent_client.models.scripted import ScriptedModelClient
@@ -209,3 +211,74 @@ async def test_without_a_reviewer_the_failed_tests_go_straight_back_to_the_coder
     assert sources == ["user", "coder", "executor", "coder", "executor"]
     assert "left side gave 6" in coder.calls[1]["messages"][-1].content
     assert result.stop_reason == "the coder resent an identical program 1 time(s)."
+
+
+ADD_TASK = (
+    'def add(a, b):\n    """Add.\n    >>> add(2, 3)\n    5\n    >>> add(0, 0)\n    0\n    """'
+)
+
+
+async def test_after_the_coders_rounds_fresh_candidates_are_sampled_and_tested() -> None:
+    coder = ScriptedModelClient([WRONG, WRONG])
+    sampler = ScriptedModelClient([WORSE, RIGHT])
+    team = planner_coder_reviewer(
+        {"coder": coder, "sampler": sampler},
+        ScriptedExecutor([sandbox] * 3),
+        example_tests=True,
+        planner=False,
+        reviewer=False,
+        max_rounds=2,
+        candidates=3,
+        candidate_temperature=0.8,
+        candidate_seed=7,
+    )
+    result = await team.run(ADD_TASK)
+    sources = [m.source for m in result.messages if m.type in ("TextMessage", "CodeExecutionEvent")]
+    # the coder's resent program hands over to the sampler, not to the end of the run
+    assert sources == [
+        "user", "coder", "executor", "coder", "executor", "sampler", "executor", "sampler",
+        "executor",
+    ]  # fmt: skip
+    runs = [m for m in result.messages if isinstance(m, CodeExecutionEvent)]
+    assert [r.metadata["author"] for r in runs] == ["coder", "coder", "sampler", "sampler"]
+    assert result.stop_reason == "all 2 tests passed."
+    assert team.verified
+    assert team.answer is not None
+    assert "a + b" in team.answer
+    # each candidate is drawn from the task alone, hot, with its own seed
+    assert [c["temperature"] for c in sampler.calls] == [0.8, 0.8]
+    assert [c["seed"] for c in sampler.calls] == [7, 8]
+    for call in sampler.calls:
+        seen = " ".join(m.content for m in call["messages"])
+        assert "add(2, 3)" in seen
+        assert "a * b" not in seen
+        assert "return 1" not in seen
+        assert "TESTS PASSED" not in seen
+    assert coder.calls[0]["temperature"] is None  # the coder keeps the client's own
+
+
+async def test_candidates_stop_at_the_budget_with_the_best_attempt() -> None:
+    team = planner_coder_reviewer(
+        {
+            "coder": ScriptedModelClient([WRONG]),
+            "sampler": ScriptedModelClient([WORSE], repeat_last=True),
+        },
+        ScriptedExecutor([sandbox] * 2),
+        example_tests=True,
+        planner=False,
+        reviewer=False,
+        max_rounds=1,
+        candidates=3,
+    )
+    result = await team.run(ADD_TASK)
+    assert result.stop_reason == "4 programs tested; the best attempt stands."
+    runs = [m for m in result.messages if isinstance(m, CodeExecutionEvent)]
+    assert [r.metadata.get("repeat") for r in runs] == [None, None, "2", "2"]  # not run again
+    assert team.answer is not None
+    assert "a * b" in team.answer  # 1 of 2 beats 0 of 2
+    assert not team.verified
+
+
+def test_candidates_need_tests_to_choose_by() -> None:
+    with pytest.raises(ValueError, match="candidates need tests"):
+        planner_coder_reviewer(ScriptedModelClient([]), ScriptedExecutor([]), candidates=2)
