@@ -281,6 +281,11 @@ class TeamSettings(_Spec):
         default=None, ge=1, description="planner_coder_reviewer only: cap on every role's answer."
     )
 
+    @property
+    def preset_style(self) -> Style:
+        """The preset's style: ``style``, else ``tested`` when ``tester`` says so."""
+        return self.style or ("tested" if self.tester else "reviewed")
+
 
 class TeamSpec(_Spec):
     """A whole team: what `agent-client run SPEC.yaml` builds."""

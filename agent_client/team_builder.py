@@ -98,7 +98,7 @@ def _team(
     if settings.type == "planner_coder_reviewer":
         if executor is None or settings.model is None:
             raise SpecError("planner_coder_reviewer needs an executor and team.model")
-        options = style_options(settings.style or ("tested" if settings.tester else "reviewed"))
+        options = style_options(settings.preset_style)
         if settings.max_rounds is not None:
             options["max_rounds"] = settings.max_rounds
         return planner_coder_reviewer(

@@ -92,6 +92,7 @@ function showTab(name) {
 
 // ---------- the team form ----------
 const TEAM_TYPES = ["round_robin", "selector", "swarm", "planner_coder_reviewer"];
+const PRESET_STYLES = ["reviewed", "tested", "sampled"];  // spec.Style
 const AGENT_TYPES = ["assistant", "code_executor", "user_proxy"];
 const CONDITION_TYPES = ["max_messages", "text_mention", "handoff", "timeout", "token_usage", "and", "or"];
 
@@ -165,6 +166,7 @@ function renderForm() {
       field("type", "team.type", choice("team.type", TEAM_TYPES, { rerender: true })),
       field("model (selector / preset)", "team.model", choice("team.model", modelKeys, { blank: true })),
       field("max turns", "team.max_turns", textInput("team.max_turns", { type: "number", number: true })),
+      pcr ? field("style", "team.style", choice("team.style", PRESET_STYLES, { blank: true })) : null,
       pcr ? field("max rounds", "team.max_rounds", textInput("team.max_rounds", { type: "number", number: true })) : null)));
 
   // Models

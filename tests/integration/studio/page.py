@@ -25,6 +25,12 @@ def wait_text(driver: webdriver.Chrome, css: str, text: str) -> None:
     )
 
 
+def wait_for_value(driver: webdriver.Chrome, css: str, text: str, *, present: bool = True) -> None:
+    """Until the field's value (a textarea's text) holds ``text`` (not ``present``: lacks it)."""
+    has = ec.text_to_be_present_in_element_value((By.CSS_SELECTOR, css), text)
+    WebDriverWait(driver, WAIT_S).until(has if present else ec.none_of(has))
+
+
 def tab(driver: webdriver.Chrome, name: str) -> None:
     driver.find_element(By.CSS_SELECTOR, f'#tabs button[data-tab="{name}"]').click()
 

@@ -21,7 +21,15 @@ from selenium.webdriver.common.by import By
 
 from agent_client.service import ExecutionClient
 from tests.integration.studio.conftest import Studio
-from tests.integration.studio.page import WAIT_S, pick, tab, typed, wait_for, wait_text
+from tests.integration.studio.page import (
+    WAIT_S,
+    pick,
+    tab,
+    typed,
+    wait_for,
+    wait_for_value,
+    wait_text,
+)
 from tests.support.browser import is_local, requested_urls
 from tests.support.scripted_openai import ScriptedOpenAI
 
@@ -110,6 +118,11 @@ def test_build_run_watch_stop_and_find_in_history(
     yaml_view = driver.find_element(By.ID, "spec-text").get_attribute("value") or ""
     assert "type: planner_coder_reviewer" in yaml_view
     assert "api_key_env: STUDIO_MAIN_KEY" in yaml_view
+    pick(driver, "team.style", "sampled")  # the preset's styles are offered; this run reviews
+    wait_for_value(driver, "#spec-text", "style: sampled")
+    pick(driver, "team.style", "")
+    wait_for_value(driver, "#spec-text", "style:", present=False)
+    wait_text(driver, "#spec-status", "spec is valid")
 
     # Run it and watch.
     tab(driver, "play")

@@ -152,6 +152,24 @@ def test_python_export_of_the_preset() -> None:
     assert [p.name for p in team.participants] == ["planner", "coder", "executor", "reviewer"]
 
 
+async def test_python_export_of_the_sampled_preset_builds_the_same_team() -> None:
+    entry = next(g for g in gallery() if g.id == "planner-coder-reviewer")
+    spec = entry.spec.model_copy(
+        update={"team": entry.spec.team.model_copy(update={"style": "sampled", "max_rounds": 3})}
+    )
+    namespace: dict[str, Any] = {"__name__": "exported"}
+    exec(python_code(spec), namespace)  # noqa: S102 - generated from a shipped spec
+    exported = namespace["build_team"](
+        {"main": ScriptedModelClient(["x"])}, ScriptedExecutor([CodeResult(0, "")])
+    )
+    assert [p.name for p in exported.participants] == ["coder", "sampler", "executor"]
+    env = {m.api_key_env: "k" for m in spec.models.values() if m.api_key_env}
+    if spec.executor is not None and spec.executor.api_key_env:
+        env[spec.executor.api_key_env] = "k"
+    async with open_team(spec, env=env) as team:
+        assert shape(exported) == shape(team)
+
+
 def test_every_gallery_spec_is_valid_and_distinct() -> None:
     entries = gallery()
     assert len(entries) >= 4
