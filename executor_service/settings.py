@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     session_op_run_s: float = Field(default=60.0, gt=0)  # a taken operation's bound
     stream_lease_s: float = Field(default=30.0, gt=0)  # an SSE slot outlives a dead API this long
     shutdown_drain_s: float = Field(default=3.0, ge=0)  # /readyz is 503 this long before exit
+    # An idle client connection is kept this long. Longer than any client's own idle expiry
+    # (httpx and the agent client: 5 s), so the client always closes first: when both sides
+    # used 5 s, a request sent just as the server closed the connection met "connection reset".
+    keep_alive_s: int = Field(default=75, ge=1)
     metrics_public: bool = False  # True: /metrics without a key (a scraper on a private bind)
     session_idle_timeout_s: int = Field(default=600, gt=0)
     session_max_lifetime_s: int = Field(default=3600, gt=0)

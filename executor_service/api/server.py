@@ -38,6 +38,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_s,
     )
     services: Services = app.state.services
     DrainingServer(config, services, settings.shutdown_drain_s).run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -292,3 +293,18 @@ def test_fresh_runs_come_from_the_warm_pool_and_metrics_say_so(stack: ServiceSta
         lambda: pool_line('agent_sandbox_pool_requests_total{outcome="hit"') > before,
         "the hit to be counted",
     )
+
+
+def test_an_idle_connection_outlives_a_clients_keep_alive(stack: ServiceStack) -> None:
+    """The server keeps an idle connection longer than httpx's 5 s, so the client closes first.
+
+    When both sides used 5 s, a request sent as the server closed the connection met "connection
+    reset by peer" (seen once in 24 under load). Here one raw connection is reused after 6 s idle.
+    """
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as conn:
+        conn.sendall(request)
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # idle past httpx's keepalive_expiry and uvicorn's old default
+        conn.sendall(request)
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200")  # b"" had the server closed it
