@@ -7,6 +7,7 @@ harness really carries the program and the tests: it never runs generated code o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from agent_client.executors import CodeResult, ScriptedExecutor
 from agent_client.messages import CodeBlock, CodeExecutionEvent, TextMessage
 from agent_client.models.scripted import ScriptedModelClient
 from agent_client.teams import planner_coder_reviewer
+from agent_client.teams.planner_coder_reviewer import PlannerCoderReviewer
 from agent_client.teams.verification import (
     TestRunnerAgent,
     TestSuite,
@@ -218,19 +220,26 @@ ADD_TASK = (
 )
 
 
-async def test_after_the_coders_rounds_fresh_candidates_are_sampled_and_tested() -> None:
-    coder = ScriptedModelClient([WRONG, WRONG])
-    sampler = ScriptedModelClient([WORSE, RIGHT])
-    team = planner_coder_reviewer(
+def sampling_team(
+    coder: ScriptedModelClient, sampler: ScriptedModelClient, runs: int, **options: Any
+) -> PlannerCoderReviewer:
+    """The task's examples as tests, no planner or reviewer, three candidates at the most."""
+    return planner_coder_reviewer(
         {"coder": coder, "sampler": sampler},
-        ScriptedExecutor([sandbox] * 3),
+        ScriptedExecutor([sandbox] * runs),
         example_tests=True,
         planner=False,
         reviewer=False,
-        max_rounds=2,
         candidates=3,
-        candidate_temperature=0.8,
-        candidate_seed=7,
+        **options,
+    )
+
+
+async def test_after_the_coders_rounds_fresh_candidates_are_sampled_and_tested() -> None:
+    coder = ScriptedModelClient([WRONG, WRONG])
+    sampler = ScriptedModelClient([WORSE, RIGHT])
+    team = sampling_team(
+        coder, sampler, 3, max_rounds=2, candidate_temperature=0.8, candidate_seed=7
     )
     result = await team.run(ADD_TASK)
     sources = [m.source for m in result.messages if m.type in ("TextMessage", "CodeExecutionEvent")]
@@ -258,17 +267,11 @@ async def test_after_the_coders_rounds_fresh_candidates_are_sampled_and_tested()
 
 
 async def test_candidates_stop_at_the_budget_with_the_best_attempt() -> None:
-    team = planner_coder_reviewer(
-        {
-            "coder": ScriptedModelClient([WRONG]),
-            "sampler": ScriptedModelClient([WORSE], repeat_last=True),
-        },
-        ScriptedExecutor([sandbox] * 2),
-        example_tests=True,
-        planner=False,
-        reviewer=False,
+    team = sampling_team(
+        ScriptedModelClient([WRONG]),
+        ScriptedModelClient([WORSE], repeat_last=True),
+        2,
         max_rounds=1,
-        candidates=3,
     )
     result = await team.run(ADD_TASK)
     assert result.stop_reason == "4 programs tested; the best attempt stands."
