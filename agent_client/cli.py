@@ -23,7 +23,7 @@ from agent_client.errors import AgentClientError, ModelError
 from agent_client.executors.remote import RemoteExecutor
 from agent_client.models.openai_client import DEFAULT_TIMEOUT_S, OpenAIModelClient
 from agent_client.service.client import ExecutionClient
-from agent_client.spec import load_spec, team_spec_schema
+from agent_client.spec import load_spec, preset_style, team_spec_schema
 from agent_client.studio import command as studio_command
 from agent_client.team_builder import open_team
 from agent_client.teams.planner_coder_reviewer import (
@@ -137,9 +137,9 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
             ExecutionClient(args.service_url, args.service_key) as client,
             RemoteExecutor(client, policy=args.policy) as executor,
         ):
-            options = style_options(args.style or ("tested" if args.tester else "reviewed"))
-            if args.max_rounds is not None:
-                options["max_rounds"] = args.max_rounds
+            options = style_options(
+                preset_style(args.style, args.tester), max_rounds=args.max_rounds
+            )
             team = planner_coder_reviewer(model, executor, **options)
             await console(team.run_stream(args.task), output=out)
     finally:

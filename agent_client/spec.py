@@ -249,6 +249,11 @@ TerminationField = Annotated[
 Style = Literal["reviewed", "tested", "sampled"]
 
 
+def preset_style(style: Style | None, tester: bool) -> Style:
+    """The style asked for; without one, ``tested`` if the older ``tester`` flag says so."""
+    return style or ("tested" if tester else "reviewed")
+
+
 class TeamSettings(_Spec):
     type: Literal["round_robin", "selector", "swarm", "planner_coder_reviewer"]
     max_turns: int | None = Field(default=None, ge=1)
@@ -283,8 +288,7 @@ class TeamSettings(_Spec):
 
     @property
     def preset_style(self) -> Style:
-        """The preset's style: ``style``, else ``tested`` when ``tester`` says so."""
-        return self.style or ("tested" if self.tester else "reviewed")
+        return preset_style(self.style, self.tester)
 
 
 class TeamSpec(_Spec):

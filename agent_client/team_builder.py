@@ -98,9 +98,7 @@ def _team(
     if settings.type == "planner_coder_reviewer":
         if executor is None or settings.model is None:
             raise SpecError("planner_coder_reviewer needs an executor and team.model")
-        options = style_options(settings.preset_style)
-        if settings.max_rounds is not None:
-            options["max_rounds"] = settings.max_rounds
+        options = style_options(settings.preset_style, max_rounds=settings.max_rounds)
         return planner_coder_reviewer(
             models[settings.model],
             executor,

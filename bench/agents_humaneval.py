@@ -230,9 +230,8 @@ async def solve_team(
     team: PlannerCoderReviewer
     if variant == "sampled":
         # The library's own style, as a user gets it; the flags only override when given.
-        options = style_options("sampled")
+        options = style_options("sampled", max_rounds=args.coder_rounds)
         for key, value in (
-            ("max_rounds", args.coder_rounds),
             ("candidates", args.candidates),
             ("candidate_temperature", args.candidate_temperature),
         ):

@@ -109,11 +109,8 @@ def python_code(spec: TeamSpec, tools: Mapping[str, Callable[..., Any]] | None =
 def _team_lines(spec: TeamSpec) -> list[str]:
     team = spec.team
     if team.type == "planner_coder_reviewer":
-        lines = [f"    options = style_options({team.preset_style!r})"]
-        if team.max_rounds is not None:
-            lines.append(f"    options['max_rounds'] = {team.max_rounds!r}")
         return [
-            *lines,
+            f"    options = style_options({team.preset_style!r}, max_rounds={team.max_rounds!r})",
             "    return planner_coder_reviewer(",
             f"        models[{team.model!r}], executor, max_tokens={team.max_tokens!r},",
             "        extra_termination=termination(), **options,",

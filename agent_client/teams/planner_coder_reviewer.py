@@ -103,9 +103,10 @@ SAMPLED_PROMPTS = RolePrompts(coder="You are an expert Python programmer.")
 STYLES: tuple[Style, ...] = get_args(Style)
 
 
-def style_options(style: Style) -> dict[str, Any]:
+def style_options(style: Style, *, max_rounds: int | None = None) -> dict[str, Any]:
     """The preset's keyword arguments for a named style (the CLI's ``--style``, a spec's
     ``team.style``); pass them to ``planner_coder_reviewer``, overriding any you like.
+    ``max_rounds``, when given, replaces the style's (or the preset's default of 5).
 
     - ``reviewed``: planner -> coder -> executor -> reviewer; the reviewer's approval of a run
       that exited 0 ends it.
@@ -115,10 +116,11 @@ def style_options(style: Style) -> dict[str, Any]:
       are sampled from the task alone. With a small model on HumanEval this is the style that
       beats a single call (bench/agents_humaneval.py; the README gives the figures).
     """
+    options: dict[str, Any] = {}
     if style == "tested":
-        return {"tester": True, "example_tests": True}
-    if style == "sampled":
-        return {
+        options = {"tester": True, "example_tests": True}
+    elif style == "sampled":
+        options = {
             "example_tests": True,
             "planner": False,
             "reviewer": False,
@@ -127,7 +129,9 @@ def style_options(style: Style) -> dict[str, Any]:
             "coder_context_messages": 1,
             "prompts": SAMPLED_PROMPTS,
         }
-    return {}
+    if max_rounds is not None:
+        options["max_rounds"] = max_rounds
+    return options
 
 
 class TestedRunTermination(TerminationCondition):

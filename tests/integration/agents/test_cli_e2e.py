@@ -42,6 +42,30 @@ def test_preset_from_flags_streams_the_run(
         assert expected in out
 
 
+SAMPLED_TASK = 'def add(a, b):\n    """Add.\n    >>> add(2, 3)\n    5\n    """'
+WRONG = "```python\ndef add(a, b):\n    return a * b\n```"
+RIGHT = "```python\ndef add(a, b):\n    return a + b\n```"
+
+
+def test_preset_style_sampled_from_flags_tests_candidates_in_the_sandbox(
+    llm: ScriptedOpenAI, service: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # coder, coder (resends), then the sampler's first candidate: only it passes add(2, 3) == 5
+    llm.script("m", [WRONG, WRONG, RIGHT])
+    flags = {"--style": "sampled", "--base-url": llm.url, "--model": "m", "--api-key": "k"}
+    flags |= {"--service-url": service[0], "--service-key": service[1]}
+    code = main(["run", "--task", SAMPLED_TASK, *(x for pair in flags.items() for x in pair)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "sampler" in out
+    assert "TESTS PASSED 0/1" in out  # the coder's program, really run in the sandbox
+    assert "all 1 tests passed." in out
+    sampled = llm.requests[2]
+    assert sampled["temperature"] == 0.7
+    assert sampled["seed"] == 1
+    assert "a * b" not in str(sampled["messages"])  # a candidate is drawn from the task alone
+
+
 def test_spec_file_reads_keys_from_the_named_env_vars(
     llm: ScriptedOpenAI,
     service: tuple[str, str],
