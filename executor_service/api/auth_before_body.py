@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import anyio.to_thread
 from redis import RedisError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from executor_service.api.compat import JUDGE0_PREFIX, PISTON_PREFIX
-from executor_service.api.deps import KEY_STATE, authenticate_request
+from executor_service.api.deps import KEY_STATE, authenticate_soon
 from executor_service.api.error_responses import ErrorShape, error_response, shape_for
 from executor_service.errors import ServiceError
 from executor_service.jobs.store import KeyStore
@@ -63,7 +62,7 @@ class AuthBeforeBody:
             await response(scope, receive, send)
             return
         try:
-            record = await anyio.to_thread.run_sync(authenticate_request, self._keys, path, headers)
+            record = await authenticate_soon(self._keys, path, headers)
         except ServiceError as exc:
             response = error_response(exc.status_code, exc.code, exc.message, shape=shape)
             await response(scope, receive, send)

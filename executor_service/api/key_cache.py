@@ -25,9 +25,13 @@ class CachedKeyStore:
         self._lock = threading.Lock()
         self._found: dict[str, tuple[float, ApiKey]] = {}  # sha256 of the key -> (until, record)
 
+    def cached(self, key: str) -> ApiKey | None:
+        """The record if it is remembered and fresh, without a lookup: safe on the event loop."""
+        entry = self._found.get(_digest(key))  # a dict read is atomic; no lock needed
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
     def get(self, key: str) -> ApiKey | None:
-        # Held by digest: the process keeps no caller's key longer than its request.
-        digest = hashlib.sha256(key.encode()).hexdigest()
+        digest = _digest(key)
         now = time.monotonic()
         with self._lock:
             entry = self._found.get(digest)
@@ -59,6 +63,16 @@ class CachedKeyStore:
 
     def create_first(self, key: str, record: ApiKey) -> bool:
         return self._keys.create_first(key, record)
+
+
+def _digest(key: str) -> str:
+    # Held by digest: the process keeps no caller's key longer than its request.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def cached_record(keys: KeyStore, key: str) -> ApiKey | None:
+    """`key`'s record when `keys` remembers it (no I/O), else None: look it up then."""
+    return keys.cached(key) if isinstance(keys, CachedKeyStore) else None
 
 
 def cached_keys(keys: KeyStore, ttl_s: float) -> KeyStore:
