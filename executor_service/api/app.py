@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import anyio.to_thread
-from celery import Celery
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Route
@@ -21,7 +20,7 @@ from executor_service.api.key_cache import cached_keys
 from executor_service.api.mcp.http import PATH as MCP_PATH
 from executor_service.api.mcp.http import McpEndpoint
 from executor_service.api.services import Services
-from executor_service.jobs.dispatch import Dispatcher, create_sender
+from executor_service.jobs.dispatch import Dispatcher
 from executor_service.jobs.metrics import RedisMetrics
 from executor_service.jobs.plan import Planner
 from executor_service.jobs.redis_store import redis_stores
@@ -30,30 +29,25 @@ from executor_service.jobs.store import Stores
 from executor_service.settings import Settings
 
 
-def build_services(
-    settings: Settings, *, stores: Stores | None = None, celery: Celery | None = None
-) -> Services:
+def build_services(settings: Settings, *, stores: Stores | None = None) -> Services:
     """What the routes share; also what `executor-service mcp` (stdio) serves its tools with."""
     built, client = redis_stores(settings)
     given = stores if stores is not None else built
     # Every request authenticates: a found key is reused for auth_cache_s (0: looked up each time).
     shared = replace(given, keys=cached_keys(given.keys, settings.auth_cache_s))
-    sender = celery if celery is not None else create_sender(settings)
     return Services(
         settings=settings,
         stores=shared,
         planner=Planner.load(settings),
-        dispatcher=Dispatcher(sender),
+        dispatcher=Dispatcher(client),
         sessions=SessionCaller(shared.session_ops, settings),
         metrics=RedisMetrics(client),
     )
 
 
-def create_app(
-    settings: Settings, *, stores: Stores | None = None, celery: Celery | None = None
-) -> FastAPI:
-    """The API. `stores` and `celery` may be injected (tests); by default both use Redis."""
-    services = build_services(settings, stores=stores, celery=celery)
+def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
+    """The API. `stores` may be injected (tests); by default they use Redis, as the queue does."""
+    services = build_services(settings, stores=stores)
     shared = services.stores
     mcp = McpEndpoint(services)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import redis
 
-from executor_service.jobs.dispatch import Dispatcher, create_sender
+from executor_service.jobs.dispatch import Dispatcher
 from executor_service.jobs.metrics import RedisMetrics
 from executor_service.jobs.plan import Planner
 from executor_service.jobs.redis_store import redis_stores
@@ -46,7 +46,7 @@ class WorkerContext:
             egress=EgressGates(settings),
             planner=Planner.load(settings),
             metrics=RedisMetrics(client),
-            dispatcher=Dispatcher(create_sender(settings)),
+            dispatcher=Dispatcher(client),
             broker=client,
             name=name,
             cancels=CancelWatch(stores.executions, settings.cancel_poll_s),

@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from executor_service.api.app import create_app
-from executor_service.jobs.dispatch import create_sender
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.session import Session, SessionState
@@ -76,7 +75,7 @@ def tenants(store: Stores) -> Tenants:
 
 @pytest.fixture
 async def api(contract_settings: Settings, store: Stores) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(contract_settings, stores=store, celery=create_sender(contract_settings))
+    app = create_app(contract_settings, stores=store)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         yield client

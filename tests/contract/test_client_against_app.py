@@ -40,7 +40,6 @@ from agent_client.service import (
 )
 from agent_client.service.models import LimitsOverride
 from executor_service.api.app import create_app
-from executor_service.jobs.dispatch import create_sender
 from executor_service.jobs.session import SessionState
 from executor_service.jobs.store import Stores
 from executor_service.settings import Settings
@@ -55,7 +54,7 @@ ClientFor = Callable[[dict[str, str]], AbstractAsyncContextManager[ExecutionClie
 @pytest.fixture
 def client_for(contract_settings: Settings, store: Stores) -> ClientFor:
     """An ExecutionClient for one tenant's headers, talking to one in-process app."""
-    app = create_app(contract_settings, stores=store, celery=create_sender(contract_settings))
+    app = create_app(contract_settings, stores=store)
 
     @asynccontextmanager
     async def open_client(headers: dict[str, str]) -> AsyncIterator[ExecutionClient]:

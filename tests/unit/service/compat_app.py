@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 import httpx
 
 from executor_service.api.app import create_app
-from executor_service.jobs.dispatch import create_sender
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.store import Stores
 from executor_service.jobs.tenant import ApiKey, new_key
@@ -31,7 +30,7 @@ def add_key(stores: Stores, tenant: str, **fields: object) -> str:
 
 @asynccontextmanager
 async def app_client(settings: Settings, stores: Stores) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, stores=stores, celery=create_sender(settings))
+    app = create_app(settings, stores=stores)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         yield client

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from executor_service.jobs.dispatch import Dispatcher, create_sender
+from executor_service.jobs.dispatch import Dispatcher
 from executor_service.jobs.metrics import RedisMetrics
 from executor_service.jobs.plan import Planner
 from executor_service.jobs.redis_store import redis_stores
@@ -80,7 +80,7 @@ def worker_context_for(
         egress=EgressGates(settings),
         planner=Planner.load(settings),
         metrics=RedisMetrics(client),
-        dispatcher=Dispatcher(create_sender(settings)),
+        dispatcher=Dispatcher(client),
         broker=client,
         name=name,
         cancels=CancelWatch(stores.executions, settings.cancel_poll_s),

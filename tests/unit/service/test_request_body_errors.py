@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from executor_service.api.app import create_app
-from executor_service.jobs.dispatch import create_sender
 from executor_service.jobs.store import Stores
 from executor_service.settings import Settings
 from tests.unit.service.compat_app import add_key, app_client
@@ -112,7 +111,7 @@ async def test_mcp_answers_a_body_without_a_json_content_type_itself(
         "Authorization": f"Bearer {add_key(stores, 'acme')}",
         "Accept": "application/json, text/event-stream",
     }
-    app = create_app(service_settings, stores=stores, celery=create_sender(service_settings))
+    app = create_app(service_settings, stores=stores)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
