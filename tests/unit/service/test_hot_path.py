@@ -101,7 +101,13 @@ class FlagStore:
         return self.flagged & set(execution_ids)
 
 
+def _cancel_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("cancel")}
+
+
 def test_one_watcher_checks_every_run_in_one_call_per_tick() -> None:
+    # Other tests' worker contexts may have left their watchers behind: count only this one's.
+    earlier = _cancel_threads()
     store = FlagStore()
     watch = CancelWatch(store, poll_s=0.02)  # type: ignore[arg-type]  # a fake with one method
     try:
@@ -115,14 +121,13 @@ def test_one_watcher_checks_every_run_in_one_call_per_tick() -> None:
             assert b.wait(1.0)
             assert not a.is_set()
             assert not c.is_set()
-        threads = [t for t in threading.enumerate() if t.name.startswith("cancel")]
-        assert len(threads) == 1
+        assert len(_cancel_threads() - earlier) == 1
         asked = len(store.calls)
         time.sleep(0.1)
         assert len(store.calls) <= asked + 1  # idle again once the runs ended
     finally:
         watch.stop()
-    assert not any(t.name == "cancel-watch" for t in threading.enumerate())
+    assert not _cancel_threads() - earlier
 
 
 def test_a_run_shorter_than_a_tick_costs_no_check() -> None:
