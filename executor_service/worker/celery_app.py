@@ -16,6 +16,7 @@ from executor_service.errors import ServiceError
 from executor_service.jobs.dispatch import EXECUTE_TASK, celery_config
 from executor_service.sandbox.spec import SandboxConfig
 from executor_service.settings import Settings
+from executor_service.worker.broker_transport import TRANSPORT
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.execution import ExecutionWorker
 from executor_service.worker.janitor import Janitor
@@ -106,7 +107,7 @@ def create_celery(settings: Settings) -> Celery:
     # Threads, not prefork: the work waits on Docker, and one process means one heartbeat that
     # dies with everything it was running. Celery's time limits need prefork; the runner's own
     # wall-clock kill is what bounds a run.
-    app.conf.update(worker_pool="threads")
+    app.conf.update(worker_pool="threads", broker_transport=TRANSPORT)
     process = _Process(settings)
 
     @worker_ready.connect(weak=False)
