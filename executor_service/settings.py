@@ -69,8 +69,6 @@ class Settings(BaseSettings):
     max_queue_length: int = Field(default=1000, gt=0)
     max_wait_s: float = Field(default=60.0, gt=0)
     worker_concurrency: int = Field(default=2, gt=0)
-    # Redelivery of an unacked message; safe at any length because a claim is exactly-once.
-    visibility_timeout_s: int = Field(default=300, gt=0)
     lease_margin_s: float = Field(default=120.0, gt=0)  # a claim lasts wall time + this
     requeue_after_s: float = Field(default=30.0, gt=0)  # queued this long and not in the broker
     max_queue_age_s: int = Field(default=3600, gt=0)  # queued longer than this: failed

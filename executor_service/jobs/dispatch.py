@@ -28,22 +28,25 @@ from executor_service.settings import Settings
 EXECUTE_TASK = "agent_sandbox.execute"
 QUEUE = "agent-sandbox"
 RETRY_AFTER_S = 5
-# Where kombu's Redis transport keeps delivered but unacknowledged messages.
-UNACKED_HASH = "unacked"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """At-least-once delivery made safe by the store's claim: a redelivered message is a no-op.
+    """Delivery is made safe by the store, not by the broker.
 
-    The visibility timeout only bounds how long a message taken by a worker that died before
-    claiming it waits to be redelivered; a run longer than it is redelivered and harmlessly
-    refused by the claim. Celery's own time limits are not set: the threads pool ignores them,
-    and the runner's wall-clock kill bounds every run.
+    An execution is claimed once in the store before it runs, so a message delivered twice is
+    a no-op; a claimed execution whose worker died is failed by the janitor; and one still
+    queued with no message in the broker (taken by a worker that died before its claim, or lost
+    by the broker) is sent again by the reconciler after `requeue_after_s`. kombu's emulation of
+    acknowledgements (a hash and a sorted set of delivered messages, written on every delivery
+    and every ack, redelivered after a visibility timeout) would only do the reconciler's job
+    later, for about a millisecond of a worker's CPU per execution: it is off. A worker takes at
+    most one message per free slot (prefetch 1, acks late), so none waits unclaimed inside it.
+    Celery's own time limits are not set: the threads pool ignores them, and the runner's
+    wall-clock kill bounds every run.
     """
-    visibility = settings.visibility_timeout_s
     return {
         "broker_url": settings.redis_url,
-        "broker_transport_options": {"visibility_timeout": visibility},
+        "broker_transport_options": {"ack_emulation": False},
         "broker_connection_retry_on_startup": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -128,26 +131,21 @@ class Dispatcher:
 
 
 def broker_task_ids(client: redis.Redis) -> set[str]:
-    """Task ids of every message waiting in the queue or delivered and not yet acknowledged.
+    """Task ids of every message waiting in the queue.
 
-    An execution that is queued in the store but in neither place was lost between the broker
-    and a worker (a worker killed during its fetch, a broker that lost writes).
+    An execution that is queued in the store and has no message there was lost between the
+    broker and a worker (a worker killed between its fetch and its claim, a broker that lost
+    writes): its message was taken, and the execution was never claimed.
     """
     found: set[str] = set()
     waiting: list[str] = client.lrange(QUEUE, 0, -1)  # type: ignore[assignment]
     for raw in waiting:
-        found.update(_task_id(raw, delivered=False))
-    delivered: list[str] = client.hvals(UNACKED_HASH)  # type: ignore[assignment]
-    for raw in delivered:
-        found.update(_task_id(raw, delivered=True))
+        found.update(_task_id(raw))
     return found
 
 
-def _task_id(raw: str, *, delivered: bool) -> list[str]:
+def _task_id(raw: str) -> list[str]:
     try:
-        message = json.loads(raw)
-        if delivered:
-            message = message[0]
-        return [str(message["headers"]["id"])]
-    except (ValueError, KeyError, IndexError, TypeError):
+        return [str(json.loads(raw)["headers"]["id"])]
+    except (ValueError, KeyError, TypeError):
         return []
