@@ -140,6 +140,39 @@ def test_a_connection_the_engine_closed_is_replaced(
     assert len(seen) == 2
 
 
+def _raw(answer: bytes, keep: bool = True) -> Handler:
+    def handle(conn: socket.socket, _request: bytes) -> bool:
+        for piece in (answer[:7], answer[7:40], answer[40:]):  # the head and body cut anywhere
+            conn.sendall(piece)
+        return keep
+
+    return handle
+
+
+def test_chunked_answers_and_answers_without_a_length_are_read_whole(
+    peer: tuple[str, list[bytes], list[Handler]],
+) -> None:
+    """As Go's HTTP server answers: chunked once a body is over its buffer, and a body that runs
+    to the connection's end when the answer says Connection: close."""
+    url, seen, handlers = peer
+    document = json.dumps({"State": {"Running": True}, "Pad": "x" * 5000}).encode()
+    chunked = b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(part), part) for part in (document[:3000], document[3000:])
+    )
+    handlers += [
+        _raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n"),
+        _raw(b"HTTP/1.1 204 No Content\r\nDate: now\r\n\r\n"),
+        _raw(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"n": 3}', keep=False),
+        _answer("200 OK", b'{"n":4}'),
+    ]
+    engine = Engine(url, "1.43")
+    assert engine.call("GET", "/containers/a/json") == json.loads(document)
+    assert engine.call("POST", "/containers/a/start") is None
+    assert engine.call("GET", "/c") == {"n": 3}
+    assert engine.call("GET", "/d") == {"n": 4}  # on a new connection: the last one was closed
+    assert len(seen) == 4
+
+
 def test_a_hijacked_stream_loses_nothing_sent_with_the_head(
     peer: tuple[str, list[bytes], list[Handler]],
 ) -> None:
