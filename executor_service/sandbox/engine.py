@@ -4,9 +4,10 @@ docker-py sends each call through requests and urllib3: about 0.8 ms of a worker
 (session and cookie merging, environment and netrc lookups, runtime protocol checks), against
 0.1 ms for the same request on a kept-alive `http.client` connection and 0.03 ms written and read
 by hand on a socket (see _Connection). A fresh run makes five or six such calls and a session run
-four, so on two cores that overhead alone was a fifth of what the service spent per run. The calls made for every run (create, start, attach, rename, remove, wait,
-exec) go through here; everything rarer (listing, stats, image builds) stays on docker-py, whose
-translation of container options this module reuses.
+four, so on two cores that overhead alone was a fifth of what the service spent per run. The
+calls made for every run (create, start, attach, rename, remove, wait, exec) go through here;
+everything rarer (listing, stats, image builds) stays on docker-py, whose translation of
+container options this module reuses.
 
 Each thread keeps one connection: the worker's threads are few and long-lived, and the engine
 keeps idle connections open. Attach and exec streams take a connection of their own, which the
