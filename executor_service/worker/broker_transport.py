@@ -18,18 +18,18 @@ from kombu.transport import redis as kombu_redis
 TRANSPORT = f"{__name__}:Transport"
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]  # kombu is untyped
+class Channel(kombu_redis.Channel):
     _kept: tuple[Any, Any] | None = None  # (the pool, its client)
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:
-            return super()._create_client(asynchronous=True)
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]  # not in the stubs
         pool = self.pool
         kept = self._kept
         if kept is None or kept[0] is not pool:
-            kept = self._kept = (pool, super()._create_client())
+            kept = self._kept = (pool, super()._create_client())  # type: ignore[misc]
         return kept[1]
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):
     Channel = Channel

@@ -40,9 +40,7 @@ def test_the_message_is_the_one_celery_sends(service_settings: Settings) -> None
     client = redis.Redis.from_url(service_settings.redis_url, decode_responses=True)
     celery = Celery("agent-sandbox")
     celery.conf.update(celery_config(service_settings))
-    celery.send_task(
-        EXECUTE_TASK, args=["ex_1"], queue=QUEUE, task_id="ex_1", ignore_result=True
-    )
+    celery.send_task(EXECUTE_TASK, args=["ex_1"], queue=QUEUE, task_id="ex_1", ignore_result=True)
     Dispatcher(client).submit("ex_1")
     theirs, ours = _queued(client)
     assert _without_per_message(ours) == _without_per_message(theirs)
