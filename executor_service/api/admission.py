@@ -83,20 +83,14 @@ def admit(services: Services, key: ApiKey, checked: Checked) -> Execution:
 
 
 def wait_until_final(services: Services, execution_id: str, timeout_s: float) -> Execution:
-    """Follow the event stream until the result marker or the deadline, then read the record."""
+    """Wait for the end (one blocking read, not one per event of the run) or the deadline, then
+    read the record."""
+    executions = services.stores.executions
     deadline = time.monotonic() + timeout_s
-    after = "0-0"
     while (remaining := deadline - time.monotonic()) > 0:
-        events = services.stores.executions.read_events(
-            execution_id, after, block_ms=max(1, int(min(remaining, 5.0) * 1000))
-        )
-        if any(event.kind == "result" for event in events):
+        if executions.wait_ended(execution_id, remaining):
             break
-        if events:
-            after = events[-1].id
-        elif services.stores.executions.get(execution_id).state.final:
-            break
-    return services.stores.executions.get(execution_id)
+    return executions.get(execution_id)
 
 
 def with_field_prefix(exc: ServiceError, prefix: str) -> ServiceError:

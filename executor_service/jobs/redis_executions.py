@@ -12,6 +12,9 @@ Key layout (prefix `as:`):
     tenant:<t>:sizes         hash id -> bytes, and tenant:<t>:stored_bytes their sum
     tenant:<t>:streams       sorted set stream token -> lease end (open SSE streams)
     se:<id>:busy             the session's running execution
+    done:<id>                a list of one element once the execution ended, expiring with the
+                             record: waiters block on it (BLMOVE onto itself, so each of them
+                             wakes and it stays) instead of reading every event the run writes
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ redis.call('SREM', KEYS[5], ARGV[3])
 if ARGV[12] == '1' and redis.call('GET', KEYS[6]) == ARGV[3] then redis.call('DEL', KEYS[6]) end
 if ARGV[9] == '1' then redis.call('SET', KEYS[7], '1', 'EX', ARGV[8]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'result', 'data', '{}')
+redis.call('RPUSH', KEYS[11], '1')
+redis.call('EXPIRE', KEYS[11], ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 redis.call('ZADD', KEYS[8], ARGV[11], ARGV[3])
@@ -306,6 +311,7 @@ class RedisExecutionStore:
             _tenant(tenant, "stored"),
             _tenant(tenant, "sizes"),
             _tenant(tenant, "stored_bytes"),
+            _done(ident),
         ]
 
     def _args_of(self, expected_raw: str, updated: Execution) -> list[str | int | float]:
@@ -349,6 +355,13 @@ class RedisExecutionStore:
                 if kind in EVENT_KINDS:
                     events.append(Event(id=entry_id, kind=kind, data=json.loads(fields["data"])))
         return events
+
+    def wait_ended(self, execution_id: str, timeout_s: float) -> bool:
+        done = _done(execution_id)
+        timeout = min(max(timeout_s, 0.01), MAX_BLOCK_S)
+        # Redis takes a fractional timeout; redis-py's annotation says int.
+        moved = self._redis.blmove(done, done, timeout, "RIGHT", "LEFT")  # type: ignore[arg-type]
+        return moved is not None
 
     def _xadd(self, execution_id: str, kind: EventKind, data: str) -> None:
         self._redis.xadd(
@@ -409,6 +422,10 @@ def _ex(execution_id: str) -> str:
 
 def _ev(execution_id: str) -> str:
     return key("ev", execution_id)
+
+
+def _done(execution_id: str) -> str:
+    return key("done", execution_id)
 
 
 def _busy(session_id: str) -> str:

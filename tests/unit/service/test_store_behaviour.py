@@ -433,6 +433,35 @@ def test_a_read_waits_for_the_next_event_and_wakes_when_it_comes(stores: Stores)
     assert 0.2 <= waited < 1.5
 
 
+def test_waiters_for_the_end_sleep_through_the_runs_events_and_all_wake_at_its_end(
+    stores: Stores,
+) -> None:
+    record = submit(stores)
+    executions = stores.executions
+    assert not executions.wait_ended(record.id, 0.05)  # queued: no end yet
+    woke: list[tuple[bool, float]] = []
+    started = time.monotonic()
+
+    def wait() -> None:
+        woke.append((executions.wait_ended(record.id, 3.0), time.monotonic() - started))
+
+    waiters = [threading.Thread(target=wait) for _ in range(2)]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.2)
+    executions.claim(record.id, "w")
+    executions.append_output(record.id, "stdout", "not the end")
+    time.sleep(0.2)
+    executions.finish(record.id, RESULT)
+    for waiter in waiters:
+        waiter.join()
+    assert [ended for ended, _ in woke] == [True, True]  # both, not only the first
+    assert all(0.35 <= waited < 2.5 for _, waited in woke)
+    assert executions.wait_ended(record.id, 3.0)  # a late waiter: at once, and again
+    assert executions.wait_ended(record.id, 3.0)
+    assert not executions.wait_ended("ex_missing", 0.05)
+
+
 def test_a_long_wait_for_events_answers_empty_instead_of_timing_out(stores: Stores) -> None:
     # The Redis client reads with a socket timeout: a wait longer than it must not raise.
     record = submit(stores)
