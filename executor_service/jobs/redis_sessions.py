@@ -9,6 +9,7 @@ Key layout (prefix `as:`):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,16 @@ redis.call('SADD', KEYS[4], ARGV[1])
 return 1
 """
 
+# An update of an active session that stays active, in one round trip, if the record is still
+# the one the caller read (its SHA-1); else the caller reads and decides again.
+_REPLACE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return -1 end
+if redis.sha1hex(raw) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+"""
+
 _ACTIVE = key("sessions", "active")
 
 
@@ -37,6 +48,7 @@ class RedisSessionStore:
         self._redis = client
         self._settings = settings
         self._create = client.register_script(_CREATE)
+        self._replace = client.register_script(_REPLACE)
 
     def create(self, session: Session, *, limit: int) -> None:
         created = self._create(
@@ -72,8 +84,23 @@ class RedisSessionStore:
         sessions = [Session.model_validate_json(raw) for raw in raws if raw is not None]
         return sorted(sessions, key=lambda session: session.created_at, reverse=True)
 
-    def update(self, session_id: str, change: Callable[[Session], Session]) -> Session:
+    def update(
+        self, session_id: str, change: Callable[[Session], Session], known: Session | None = None
+    ) -> Session:
+        """With `known` (an active record) and a change that keeps it active: one round trip
+        (a run's end marks its session used), instead of WATCH, GET, MULTI, SET, EXEC."""
         record_key = key("se", session_id)
+        if known is not None and known.state == SessionState.ACTIVE:
+            updated = change(known)
+            if updated.state == SessionState.ACTIVE:
+                expected = hashlib.sha1(known.model_dump_json().encode(), usedforsecurity=False)
+                replaced = self._replace(
+                    keys=[record_key], args=[expected.hexdigest(), updated.model_dump_json()]
+                )
+                if replaced == -1:
+                    raise NotFound(f"no session {session_id!r}")
+                if replaced == 1:
+                    return updated
 
         def read(pipe: Any) -> Session:
             raw = pipe.get(record_key)

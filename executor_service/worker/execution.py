@@ -222,7 +222,7 @@ class ExecutionWorker:
                         result = ctx.runner.run(handle, program, on_output=output, cancel=cancel)
                     return egress.attach(result)
                 finally:
-                    self._touch(session.id)
+                    self._touch(session)
             finally:
                 output.flush()
 
@@ -259,10 +259,14 @@ class ExecutionWorker:
         # marks it used when the run ends (one write per run, not two).
         return session, session.container_id
 
-    def _touch(self, session_id: str) -> None:
+    def _touch(self, session: Session) -> None:
+        """Mark the session used; one round trip while nobody changed it during the run."""
+        used = utcnow()
         try:
             self._ctx.stores.sessions.update(
-                session_id, lambda current: current.model_copy(update={"last_used_at": utcnow()})
+                session.id,
+                lambda current: current.model_copy(update={"last_used_at": used}),
+                known=session,
             )
         except RedisError:
-            log.warning("could not mark the session used", session_id=session_id)
+            log.warning("could not mark the session used", session_id=session.id)

@@ -47,7 +47,9 @@ class MemorySessionStore:
         sessions = [session for session in found if session is not None]
         return sorted(sessions, key=lambda session: session.created_at, reverse=True)
 
-    def update(self, session_id: str, change: Callable[[Session], Session]) -> Session:
+    def update(
+        self, session_id: str, change: Callable[[Session], Session], known: Session | None = None
+    ) -> Session:
         with self._shared.cond:
             current = self._live(session_id)
             if current is None:

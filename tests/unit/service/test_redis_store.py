@@ -30,7 +30,7 @@ KEY = ApiKey(key_id="k1", tenant="acme", created_at=utcnow())
 
 
 def ttl(client: redis.Redis, name: str) -> int:
-    return int(client.ttl(name))  # type: ignore[arg-type]
+    return int(client.ttl(name))
 
 
 def test_keys_are_stored_hashed(stores: Stores, redis_client: redis.Redis) -> None:
@@ -76,6 +76,42 @@ def test_a_session_expires_only_once_it_ended(stores: Stores, redis_client: redi
     assert ttl(redis_client, "as:se:se_1") == -1
     stores.sessions.update("se_1", lambda s: s.model_copy(update={"state": SessionState.EXPIRED}))
     assert 0 < ttl(redis_client, "as:se:se_1") <= 600
+
+
+def test_marking_a_known_session_used_is_one_round_trip(
+    stores: Stores, redis_client: redis.Redis
+) -> None:
+    now = utcnow()
+    created = Session(
+        id="se_1",
+        tenant="acme",
+        policy="default",
+        language="python",
+        created_at=now,
+        last_used_at=now,
+        idle_timeout_s=60,
+        max_lifetime_s=600,
+    )
+    stores.sessions.create(created, limit=8)
+    known = stores.sessions.get("se_1")
+
+    def calls(command: str) -> int:
+        stats: dict[str, Any] = redis_client.info("commandstats")
+        return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    def touch(known: Session) -> Session:
+        used = utcnow()
+        return stores.sessions.update(
+            "se_1", lambda s: s.model_copy(update={"last_used_at": used}), known=known
+        )
+
+    known = touch(known)  # the first call also loads the script into Redis
+    # (A script's own redis.call()s count too, so its GET and SET are not told apart here.)
+    before = {command: calls(command) for command in ("watch", "exec", "evalsha")}
+    touch(known)
+    after = {command: calls(command) for command in before}
+    assert after["evalsha"] == before["evalsha"] + 1
+    assert (after["watch"], after["exec"]) == (before["watch"], before["exec"])
 
 
 def test_session_operation_leftovers_expire(stores: Stores, redis_client: redis.Redis) -> None:

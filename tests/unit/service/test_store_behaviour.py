@@ -657,6 +657,28 @@ def test_a_session_update_is_applied_to_the_current_record(stores: Stores) -> No
         stores.sessions.update("se_missing", lambda s: s)
 
 
+def test_an_update_from_a_stale_known_record_loses_nobody_elses_change(stores: Stores) -> None:
+    sessions = stores.sessions
+    sessions.create(session("se_1"), limit=8)
+    known = sessions.get("se_1")
+    used = utcnow() + timedelta(seconds=5)
+
+    def mark_used(current: Session) -> Session:
+        return current.model_copy(update={"last_used_at": used})
+
+    assert sessions.update("se_1", mark_used, known=known).last_used_at == used
+    assert sessions.get("se_1").last_used_at == used
+    sessions.update("se_1", lambda s: s.model_copy(update={"container_id": "c1"}))
+    later = used + timedelta(seconds=5)
+    touched = sessions.update(
+        "se_1", lambda s: s.model_copy(update={"last_used_at": later}), known=known
+    )
+    assert (touched.container_id, touched.last_used_at) == ("c1", later)
+    assert sessions.get("se_1") == touched
+    with pytest.raises(NotFound):
+        sessions.update("se_missing", mark_used, known=session("se_missing"))
+
+
 def test_a_failed_change_writes_nothing(stores: Stores) -> None:
     stores.sessions.create(session("se_1"), limit=8)
 
