@@ -27,8 +27,15 @@ by NUL bytes (no argument, variable or checked path can hold one): the nonce, "1
 Python to run in process, the length of its stdin, the number of files, each file's path and
 length, the number of arguments, the arguments, then the environment as NAME=value. The files'
 contents follow in order, then the program's stdin, which the launcher feeds it through a pipe it
-then closes (end of file). No JSON and no tar: the launcher imports nothing beyond os, signal and
+then closes (end of file). No JSON and no tar: the launcher imports little beyond os, signal and
 sys, so a member costs the engine's CPU little more than a bare interpreter does.
+
+What each job's child would otherwise do first, the launcher does once while it waits: it
+imports runpy and runs it on an empty file (its first run_path fills import caches), then
+freezes what it allocated out of the garbage collector's reach (gc.freeze), so a child does not
+copy those pages when a collection or its exit walks them. The container's CPU per job went from
+about 23 ms to 7 ms (print(1), cgroup cpuacct, runc); the member's start costs the same. traceback
+is imported only when the code raised.
 """
 
 from __future__ import annotations
@@ -105,6 +112,9 @@ LAUNCHER = (
     PLACEMENT
     + r"""
 SESSION = sys.argv[1:] == ["session"]
+import gc, runpy
+runpy.run_path("/dev/null", run_name="__warm__")
+gc.freeze()
 def end(nonce, code):
     for _ in range(3):  # what the program left behind; kill(-1) spares this process
         try:
@@ -154,7 +164,6 @@ while True:
             except OSError as exc:
                 os.write(2, f"{argv[0]}: {exc.strerror}\n".encode())
                 os._exit(127)
-        import runpy, traceback
         script = os.path.join("/workspace", argv[1])
         sys.argv = argv[1:]
         sys.path[0] = "/workspace"
@@ -164,6 +173,7 @@ while True:
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
+            import traceback
             # As `python main.py` shows it: from the script's own frames, not the launcher's.
             tb = exc.__traceback__
             while tb is not None and tb.tb_frame.f_code.co_filename != script:
