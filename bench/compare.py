@@ -75,9 +75,8 @@ sys.path.insert(0, str(ROOT))
 from bench import proc_cpu  # noqa: E402
 from bench.service_latency import BODY, own_service  # noqa: E402
 from executor_service.errors import ServiceError  # noqa: E402
-from executor_service.policy.loader import load_policies  # noqa: E402
+from executor_service.jobs.plan import Planner  # noqa: E402
 from executor_service.sandbox import docker_runner  # noqa: E402
-from executor_service.sandbox.catalogue import load_catalogue  # noqa: E402
 from executor_service.sandbox.docker_runner import create_runner  # noqa: E402
 from executor_service.sandbox.hardening import (  # noqa: E402
     WORKSPACE,
@@ -619,10 +618,12 @@ def measure(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, 
     seed = args.seed if args.seed is not None else int(time.time())
     rng = random.Random(seed)
     print(f"seed {seed}", flush=True)
-    catalogue = load_catalogue(settings.images_dir)
-    policy = load_policies(settings.policies_dir, catalogue)["default"]
-    image = catalogue.image_ref(settings.image_prefix, policy.languages["python"])
-    config = SandboxConfig(image=image, limits=policy.limits, runtime=settings.runtime)
+    planner = Planner.load(settings)
+    policy = planner.policies["default"]
+    # As the worker's planner builds it: on the python image a pool member waits with a ready
+    # interpreter (ready_python), which the pooled row must measure.
+    config = planner.sandbox_config(policy, "python", policy.limits, {})
+    image = config.image
     program = Program(argv=("python", "main.py"), files={"main.py": f"{CODE}\n".encode()})
     worker_concurrency = args.worker_concurrency or settings.worker_concurrency
 
