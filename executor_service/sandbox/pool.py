@@ -104,7 +104,7 @@ class PooledRunner:
                     self._pinned.add(key)
                     self._templates[key] = _template(config)
                     self._idle.setdefault(key, deque())
-            self._changed.notify()
+            self._changed.notify_all()
 
     def pool_state(self) -> PoolState:
         with self._changed:
@@ -135,7 +135,9 @@ class PooledRunner:
                 self._misses += 1
             else:
                 self._hits += 1
-            self._changed.notify()  # refill what was taken
+            # Every refill thread: notify() woke one, and the other slept out its tick, so one
+            # engine start at a time could not keep up with a client's back-to-back runs.
+            self._changed.notify_all()
             for sandbox in stale:
                 self._destroy_later(sandbox.id)  # not on the request's time
         return chosen
