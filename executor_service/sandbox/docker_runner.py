@@ -188,22 +188,13 @@ class DockerRunner:
     def prepare(
         self, config: SandboxConfig, *, single_use: bool = True, lifetime_s: float | None = None
     ) -> Sandbox:
+        """A started sandbox. A single-use one whose image has Python and that has no way out
+        waits with the launcher as a pool member does (one job on its stream, no `docker exec`,
+        no interpreter start for Python code): a run that missed the pool costs what a pooled
+        one does, not an exec and a wrapper more. Anything else waits with the keeper."""
         lifetime = config.limits.wall_time_s if lifetime_s is None else lifetime_s
-        code_uid = draw_code_uid()
-        options = container_options(
-            config,
-            deadline=time.time() + lifetime + self._grace_s,
-            code_uid=code_uid,
-            instance=self._instance,
-        )
-        sandbox_id = self._create(options)
-        try:
-            with _engine_errors():
-                self._engine.call("POST", container_path(sandbox_id, "start"))
-        except BaseException:
-            self.destroy(sandbox_id)
-            raise
-        return Sandbox(id=sandbox_id, config=config, single_use=single_use, code_uid=code_uid)
+        launched = single_use and _launchable(config)
+        return self._start(config, lifetime, single_use=single_use, launched=launched)
 
     def prepare_member(
         self, config: SandboxConfig, *, lifetime_s: float, labels: Mapping[str, str]
@@ -215,12 +206,15 @@ class DockerRunner:
         is lost; the job comes later, through `run`.
         """
         config = replace(config, labels=dict(labels), name=None)
+        return self._start(config, lifetime_s, single_use=True, launched=_launchable(config))
+
+    def _start(
+        self, config: SandboxConfig, lifetime_s: float, *, single_use: bool, launched: bool
+    ) -> Sandbox:
         code_uid = draw_code_uid()
-        deadline = time.time() + lifetime_s + self._grace_s
-        launched = config.ready_python and config.egress_dir is None
         options = container_options(
             config,
-            deadline=deadline,
+            deadline=time.time() + lifetime_s + self._grace_s,
             code_uid=code_uid,
             instance=self._instance,
             launcher=launched,
@@ -241,7 +235,11 @@ class DockerRunner:
             self.destroy(sandbox_id)
             raise
         return Sandbox(
-            id=sandbox_id, config=config, single_use=True, code_uid=code_uid, launched=launched
+            id=sandbox_id,
+            config=config,
+            single_use=single_use,
+            code_uid=code_uid,
+            launched=launched,
         )
 
     def _create(self, options: dict[str, Any]) -> str:
@@ -882,6 +880,12 @@ def _send_job(
         target=feed, args=(raw, encoded), kwargs={"half_close": False}, daemon=True
     ).start()
     return FrameDecoder(cap, on_output, is_trailer=lambda line: job.exit_code(line) is not None)
+
+
+def _launchable(config: SandboxConfig) -> bool:
+    """Whether a single-use sandbox of `config` can wait with the launcher: its image has Python
+    and it has no way out (a sandbox with egress runs the relay as its main process)."""
+    return config.ready_python and config.egress_dir is None
 
 
 def _float(value: str | None) -> float | None:

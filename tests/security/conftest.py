@@ -1,15 +1,17 @@
 """Every attack in this suite runs against both runtimes, runc and gVisor (runsc), and both ways
-a single-use sandbox runs code: `docker exec` in a container started for the run, and the warm
-pool's launcher, which waits in a container started ahead of need (sandbox/launcher.py)."""
+a single-use sandbox runs code: `docker exec` in a container started for the run (the way of an
+image without Python), and the launcher (sandbox/launcher.py), which waits in a pool's members
+and in any single-use sandbox of a Python image without egress."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import docker
 import pytest
 
-from executor_service.sandbox.docker_runner import DockerRunner, create_runner
+from executor_service.sandbox.docker_runner import DockerRunner
 from executor_service.sandbox.runner import Sandbox
 from executor_service.sandbox.spec import SandboxConfig
 from executor_service.settings import Settings
@@ -32,6 +34,18 @@ class MemberRunner(DockerRunner):
         )
 
 
+class ExecRunner(DockerRunner):
+    """Each single-use sandbox runs its code through `docker exec`, as on an image without
+    Python, even on the Python image (whose sandboxes would otherwise wait with the launcher)."""
+
+    def prepare(
+        self, config: SandboxConfig, *, single_use: bool = True, lifetime_s: float | None = None
+    ) -> Sandbox:
+        if single_use:
+            config = replace(config, ready_python=False)
+        return super().prepare(config, single_use=single_use, lifetime_s=lifetime_s)
+
+
 @pytest.fixture(scope="session", params=RUNTIMES)
 def runtime(request: pytest.FixtureRequest, docker_client: docker.DockerClient) -> str:
     chosen: str = request.param
@@ -44,7 +58,9 @@ def runtime(request: pytest.FixtureRequest, docker_client: docker.DockerClient) 
 def runner(
     request: pytest.FixtureRequest, docker_client: docker.DockerClient, settings: Settings
 ) -> Iterator[DockerRunner]:
-    made = create_runner(settings)
+    made: DockerRunner = ExecRunner(
+        docker_client, reap_grace_s=settings.reap_grace_s, instance=settings.instance
+    )
     if request.param == "launcher":
         made = MemberRunner(docker_client, reap_grace_s=settings.reap_grace_s)
     yield made

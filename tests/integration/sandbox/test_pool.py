@@ -133,15 +133,19 @@ def test_other_limits_get_a_container_with_their_own(
     warmed(pool, sandboxes.config())
     tighter = sandboxes.config(memory_mb=96, pids=24, wall_time_s=5)
     seen: list[Sandbox] = []
+    outcomes: list[tuple[int, int]] = []
     for _ in range(2):  # a miss first; then (once refilled) a member of the new key
+        before = pool.pool_state()
         sandbox = pool.prepare(tighter)
+        after = pool.pool_state()
+        outcomes.append((after.hits - before.hits, after.misses - before.misses))
         seen.append(sandbox)
         host = docker_client.api.inspect_container(sandbox.id)["HostConfig"]
         assert (host["Memory"], host["PidsLimit"]) == (96 * 1024 * 1024, 24)
         assert pool.run(sandbox, sandboxes.program("print(1)")).status is RunStatus.OK
         wait_for(lambda: pool.pool_state().idle == 2)
-    assert not seen[0].launched  # made on demand the first time
-    assert seen[1].launched
+    assert outcomes == [(0, 1), (1, 0)]  # made on demand the first time, then from the pool
+    assert all(sandbox.launched for sandbox in seen)  # a miss waits with the launcher too
 
 
 def test_members_of_a_killed_worker_are_reaped(
