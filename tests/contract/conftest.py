@@ -17,10 +17,11 @@ import redis
 from executor_service.api.app import create_app
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.redis_store import redis_stores
-from executor_service.jobs.session import Session, SessionState
+from executor_service.jobs.session import SessionState
 from executor_service.jobs.store import Stores
 from executor_service.jobs.tenant import ApiKey, new_key
 from executor_service.settings import Settings
+from tests.unit.service.records import session
 from tests.unit.service.redis_server import redis_server
 
 
@@ -89,21 +90,7 @@ def session_record(
 ) -> str:
     """A session as the worker leaves it, written straight to the store (no worker runs here);
     an ended one is ended through the store's own transition, as the janitor or a delete does."""
-    now = utcnow()
-    store.sessions.create(
-        Session(
-            id=ident,
-            tenant=tenant,
-            policy="default",
-            language="python",
-            created_at=now,
-            last_used_at=now,
-            idle_timeout_s=60,
-            max_lifetime_s=600,
-            container_id="not-a-container",
-        ),
-        limit=10,
-    )
+    store.sessions.create(session(ident, tenant, container_id="not-a-container"), limit=10)
     if state != SessionState.ACTIVE:
         store.sessions.update(ident, lambda current: current.model_copy(update={"state": state}))
     return ident

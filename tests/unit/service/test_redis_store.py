@@ -20,7 +20,7 @@ from executor_service.jobs.session_commands import SessionCommand, StartSandbox
 from executor_service.jobs.store import Stores
 from executor_service.jobs.tenant import ApiKey, hash_key, new_key
 from executor_service.sandbox.spec import RunResult, RunStatus
-from tests.unit.service.records import execution
+from tests.unit.service.records import execution, session
 from tests.unit.service.redis_server import free_port
 
 pytestmark = pytest.mark.redis
@@ -59,20 +59,7 @@ def test_an_execution_expires_only_once_it_ended(stores: Stores, redis_client: r
 
 
 def test_a_session_expires_only_once_it_ended(stores: Stores, redis_client: redis.Redis) -> None:
-    now = utcnow()
-    stores.sessions.create(
-        Session(
-            id="se_1",
-            tenant="acme",
-            policy="default",
-            language="python",
-            created_at=now,
-            last_used_at=now,
-            idle_timeout_s=60,
-            max_lifetime_s=600,
-        ),
-        limit=8,
-    )
+    stores.sessions.create(session("se_1"), limit=8)
     assert ttl(redis_client, "as:se:se_1") == -1
     stores.sessions.update("se_1", lambda s: s.model_copy(update={"state": SessionState.EXPIRED}))
     assert 0 < ttl(redis_client, "as:se:se_1") <= 600
@@ -81,18 +68,7 @@ def test_a_session_expires_only_once_it_ended(stores: Stores, redis_client: redi
 def test_marking_a_known_session_used_is_one_round_trip(
     stores: Stores, redis_client: redis.Redis
 ) -> None:
-    now = utcnow()
-    created = Session(
-        id="se_1",
-        tenant="acme",
-        policy="default",
-        language="python",
-        created_at=now,
-        last_used_at=now,
-        idle_timeout_s=60,
-        max_lifetime_s=600,
-    )
-    stores.sessions.create(created, limit=8)
+    stores.sessions.create(session("se_1"), limit=8)
     known = stores.sessions.get("se_1")
 
     def calls(command: str) -> int:

@@ -37,7 +37,7 @@ from executor_service.jobs.store import Stores
 from executor_service.jobs.tenant import ApiKey, new_key
 from executor_service.sandbox.spec import RunResult, RunStatus
 from executor_service.settings import Settings
-from tests.unit.service.records import execution
+from tests.unit.service.records import execution, session
 
 RESULT = RunResult(status=RunStatus.OK, exit_code=0, stdout="1\n", stderr="", wall_time_s=0.1)
 
@@ -81,21 +81,6 @@ def submit(stores: Stores, record: Execution | None = None, **bounds: int) -> Ex
     limits = {"max_concurrency": 100} | bounds
     stores.executions.create(record, key=key(record.tenant, **limits), max_queued=100)
     return record
-
-
-def session(ident: str, tenant: str = "acme", state: SessionState = SessionState.ACTIVE) -> Session:
-    now = utcnow()
-    return Session(
-        id=ident,
-        tenant=tenant,
-        policy="default",
-        language="python",
-        state=state,
-        created_at=now,
-        last_used_at=now,
-        idle_timeout_s=60,
-        max_lifetime_s=600,
-    )
 
 
 def command(operation: Any = None) -> SessionCommand:
