@@ -54,7 +54,7 @@ KERNEL_DIED = "died"
 BRIDGE = (
     PLACEMENT
     + r"""
-import base64, json, queue, select, shutil, subprocess
+import base64, json, queue, select, shutil, signal, subprocess
 HOME = "/tmp/.kernel"
 CONN, PIDFILE, LOG = HOME + "/connection.json", HOME + "/pid", HOME + "/kernel.log"
 MAX_OUTPUTS, MAX_TEXT, MAX_PNG = (int(arg) for arg in sys.argv[1:4])

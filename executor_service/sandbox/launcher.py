@@ -4,7 +4,8 @@ A pool member whose image has Python starts this launcher (`python3 -c LAUNCHER`
 process, as the code's uid, with stdin open. The worker attaches to the container before starting
 it and later writes one job on that stream: a header line, the workspace files, then the program's
 own stdin. No `docker exec` round trip and, for Python code, no interpreter start: the launcher
-forks, and the child runs the code with `runpy` in the interpreter that was already waiting.
+forks, and the child runs the code in the interpreter that was already waiting, in its own
+`__main__` module emptied of the launcher's names, as `python main.py` would.
 
 When the program ends, the launcher kills what it left behind (`kill(-1)` spares the caller and
 init), writes a trailer on stdout and on stderr saying how it ended (the engine's two pipes are
@@ -27,15 +28,12 @@ by NUL bytes (no argument, variable or checked path can hold one): the nonce, "1
 Python to run in process, the length of its stdin, the number of files, each file's path and
 length, the number of arguments, the arguments, then the environment as NAME=value. The files'
 contents follow in order, then the program's stdin, which the launcher feeds it through a pipe it
-then closes (end of file). No JSON and no tar: the launcher imports little beyond os, signal and
-sys, so a member costs the engine's CPU little more than a bare interpreter does.
-
-What each job's child would otherwise do first, the launcher does once while it waits: it
-imports runpy and runs it on an empty file (its first run_path fills import caches), then
-freezes what it allocated out of the garbage collector's reach (gc.freeze), so a child does not
-copy those pages when a collection or its exit walks them. The container's CPU per job went from
-about 23 ms to 7 ms (print(1), cgroup cpuacct, runc); the member's start costs the same. traceback
-is imported only when the code raised.
+then closes (end of file). No JSON and no tar, and no module a bare interpreter has not already
+loaded: not runpy (with pkgutil, importlib.util and typing behind it) nor signal (with enum),
+which cost a member 8-10 ms of CPU more than `python main.py` (cgroup cpuacct, print(1), runc).
+traceback is imported only when the code raised. Before it waits, the launcher freezes what it
+allocated out of the garbage collector's reach (gc.freeze), so a child does not copy those pages
+when a collection or its exit walks them.
 """
 
 from __future__ import annotations
@@ -49,7 +47,7 @@ LAUNCHER_COMMAND = "python3"
 # Reading a job's bytes and placing its files, shared with the kernel bridge (kernel_bridge.py).
 # Kept small and dependency-free: it runs in the sandbox image's own Python, before any user code.
 PLACEMENT = r"""
-import errno, os, signal, stat, sys
+import errno, os, stat, sys
 REASONS = {errno.ELOOP: "it passes through a symlink", errno.ENOTDIR: "a parent is not a directory",
            errno.EISDIR: "it is a directory", errno.EACCES: "permission denied",
            errno.EPERM: "permission denied", errno.EROFS: "permission denied",
@@ -112,18 +110,41 @@ LAUNCHER = (
     PLACEMENT
     + r"""
 SESSION = sys.argv[1:] == ["session"]
-import gc, runpy
-runpy.run_path("/dev/null", run_name="__warm__")
+import gc, time
 gc.freeze()
 def end(nonce, code):
     for _ in range(3):  # what the program left behind; kill(-1) spares this process
         try:
-            os.kill(-1, signal.SIGKILL)
+            os.kill(-1, 9)  # SIGKILL, without importing signal (and with it enum)
         except OSError:
             break
     trailer = b"\x00agent-sandbox-exit " + nonce.encode() + b" " + str(code).encode() + b"\n"
     os.write(1, trailer)
     os.write(2, trailer)
+def run_main(script, args):
+    # As `python main.py` runs it: the code in the interpreter's own __main__ module (emptied of
+    # the launcher's names), __file__ absolute, argv and path[0] as python sets them.
+    g, system, builtins = globals(), sys, __builtins__
+    g.clear()  # the names below are this function's own, or builtins
+    g.update(__name__="__main__", __doc__=None, __package__=None, __loader__=None,
+             __spec__=None, __file__=script, __cached__=None, __builtins__=builtins)
+    system.argv = args
+    system.path[0] = script.rpartition("/")[0]
+    try:
+        with open(script, "rb") as source:
+            code = compile(source.read(), script, "exec", dont_inherit=True)
+        exec(code, g)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        import traceback
+        # As `python main.py` shows it: from the script's own frames, not the launcher's.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb)  # None for a SyntaxError: no frames
+        raise SystemExit(1)
+    raise SystemExit(0)
 while True:
     line = bytearray()
     while not line.endswith(b"\n"):
@@ -164,23 +185,7 @@ while True:
             except OSError as exc:
                 os.write(2, f"{argv[0]}: {exc.strerror}\n".encode())
                 os._exit(127)
-        script = os.path.join("/workspace", argv[1])
-        sys.argv = argv[1:]
-        sys.path[0] = "/workspace"
-        del read_exactly, place, enter, end, line, fields, files, argv, env, child, stdin, nonce
-        try:
-            runpy.run_path(script, run_name="__main__")
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            import traceback
-            # As `python main.py` shows it: from the script's own frames, not the launcher's.
-            tb = exc.__traceback__
-            while tb is not None and tb.tb_frame.f_code.co_filename != script:
-                tb = tb.tb_next
-            traceback.print_exception(type(exc), exc, tb)  # None for a SyntaxError: no frames
-            raise SystemExit(1)
-        raise SystemExit(0)
+        run_main(os.path.join("/workspace", argv[1]), argv[1:])
     os.close(reader)
     try:
         view = memoryview(stdin)
@@ -197,7 +202,7 @@ while True:
 os.close(1)
 os.close(2)
 while True:
-    signal.pause()
+    time.sleep(3600)
 """
 )
 
@@ -241,5 +246,5 @@ class Job:
 
 
 def runs_in_process(argv: tuple[str, ...]) -> bool:
-    """Python code the launcher can run with runpy: `python main.py [args...]`, nothing more."""
+    """Python code the launcher can run in process: `python main.py [args...]`, nothing more."""
     return len(argv) >= 2 and argv[0] in {"python", "python3"} and not argv[1].startswith("-")
