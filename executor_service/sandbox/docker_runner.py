@@ -360,8 +360,23 @@ class DockerRunner:
                 self.destroy(sandbox.id)
             raise
         if sandbox.single_use and result.status not in STOPPED:
-            self._removals.submit(self._destroy_quietly, sandbox.id)
+            self._removals.submit(self._remove_after_run, sandbox.id)
         return result
+
+    def _remove_after_run(self, sandbox_id: str) -> None:
+        """Remove a single-use sandbox whose run has ended.
+
+        A launcher that answered its job waits on its stream: letting go of it is enough. The
+        launcher exits, the container stops by itself and the engine removes it (AutoRemove), as
+        `docker run --rm` does: no kill and no removal call. Should it not (its launcher
+        tampered with), its deadline label has the reaper remove it.
+        """
+        with self._attached_lock:
+            raw = self._attached.pop(sandbox_id, None)
+        if raw is not None:
+            close_stream(raw)
+            return
+        self._destroy_quietly(sandbox_id)
 
     def _destroy_quietly(self, sandbox_id: str) -> None:
         try:
@@ -554,12 +569,17 @@ class DockerRunner:
             raise
         decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
         ended = lambda: decoder.trailer is not None  # noqa: E731
-        stopped, wall_time_s = read_run(raw, decoder, limits.wall_time_s, cancel, None, until=ended)
+        stopped, wall_time_s = read_run(
+            raw, decoder, limits.wall_time_s, cancel, None, until=ended, keep_open=True
+        )
         decoder.finish()
         exit_code = None
         if stopped is None:
             if decoder.trailer is not None:
                 exit_code = job.exit_code(decoder.trailer)
+                # Still open: the launcher waits on it until `_remove_after_run` lets go.
+                with self._attached_lock:
+                    self._attached[sandbox.id] = raw
             else:
                 exit_code = self._exit_code(sandbox.id)
         return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
@@ -874,11 +894,25 @@ def _job(program: Program) -> tuple[Job, bytes]:
 def _send_job(
     raw: socket.socket, job: Job, encoded: bytes, cap: int, on_output: OutputCallback | None
 ) -> FrameDecoder:
-    """Write the job in the background (the launcher may answer before it has read it all) and
-    give the decoder that reads its answer, the trailer under the job's nonce taken out."""
-    threading.Thread(
-        target=feed, args=(raw, encoded), kwargs={"half_close": False}, daemon=True
-    ).start()
+    """Write the job and give the decoder that reads its answer, the trailer under the job's
+    nonce taken out.
+
+    What the socket takes at once is written here (a typical job is a few hundred bytes: no
+    thread to start); the rest in the background, since the caller must read meanwhile (a
+    launcher that died mid-job, or a stream that stalls, is cut by the run's own deadline).
+    """
+    sent = 0
+    try:
+        sent = raw.send(encoded, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        pass
+    except OSError:
+        sent = len(encoded)  # the stream is gone: the read says how the run ended
+    if sent < len(encoded):
+        rest = encoded[sent:]
+        threading.Thread(
+            target=feed, args=(raw, rest), kwargs={"half_close": False}, daemon=True
+        ).start()
     return FrameDecoder(cap, on_output, is_trailer=lambda line: job.exit_code(line) is not None)
 
 

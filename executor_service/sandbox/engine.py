@@ -313,6 +313,9 @@ def create_body(options: dict[str, Any], api_version: str) -> tuple[dict[str, An
     `create_container` would, without its HTTP call (and without the inspect that
     `containers.create` adds). A test holds the two equal.
     """
+    options = dict(options)
+    # docker-py sets StdinOnce only for a container it attaches to itself (detach=False).
+    stdin_once = bool(options.pop("stdin_once", False))
     arguments = _create_container_args({**options, "version": api_version})
     name = arguments.pop("name", None)
     arguments.pop("platform", None)
@@ -320,4 +323,7 @@ def create_body(options: dict[str, Any], api_version: str) -> tuple[dict[str, An
     if isinstance(arguments.get("environment"), dict):
         arguments["environment"] = format_environment(arguments["environment"])
     config = ContainerConfig(api_version, **arguments)
-    return {key: value for key, value in config.items() if value is not None}, name
+    body = {key: value for key, value in config.items() if value is not None}
+    if stdin_once:
+        body["StdinOnce"] = True
+    return body, name

@@ -9,13 +9,16 @@ forks, and the child runs the code in the interpreter that was already waiting, 
 
 When the program ends, the launcher kills what it left behind (`kill(-1)` spares the caller and
 init), writes a trailer on stdout and on stderr saying how it ended (the engine's two pipes are
-not ordered between them: only both trailers mean all output has come), and idles so that the
-worker can still read
-the cgroup's numbers and collect files before it removes the container. The container serves this
-one job only. Every limit and the wall-clock kill are enforced from outside, as for any sandbox:
-the launcher holds no privilege (same uid as the code, no capabilities), and a program that
-forges or suppresses the trailer only garbles its own result (the trailer carries a nonce the
-program never sees: it is read from stdin before the program starts).
+not ordered between them: only both trailers mean all output has come), and waits for the end of
+its stdin, so that the worker can still read the cgroup's numbers and collect files. The worker
+then closes the stream (the container is made with StdinOnce, so that closes the launcher's
+stdin) and the launcher exits: the container stops by itself and the engine removes it
+(AutoRemove), as `docker run --rm` does, with no kill (a `runc kill` process and the engine's wait
+on it) and no removal call. The container serves this one job only. Every limit and the
+wall-clock kill are enforced from outside, as for any sandbox: the launcher holds no privilege
+(same uid as the code, no capabilities), and a program that forges or suppresses the trailer only
+garbles its own result (the trailer carries a nonce the program never sees: it is read from stdin
+before the program starts).
 
 In a session (`python3 -c LAUNCHER session`, started by one `docker exec` as the code's uid), the
 launcher serves job after job on that exec's stream: after each trailer it waits for the next
@@ -110,7 +113,7 @@ LAUNCHER = (
     PLACEMENT
     + r"""
 SESSION = sys.argv[1:] == ["session"]
-import gc, time
+import gc
 gc.freeze()
 def end(nonce, code):
     for _ in range(3):  # what the program left behind; kill(-1) spares this process
@@ -201,8 +204,9 @@ while True:
         break
 os.close(1)
 os.close(2)
-while True:
-    time.sleep(3600)
+while os.read(0, 4096):  # until the worker lets go of the stream (it has read the cgroup's
+    pass                 # numbers and the files); then the sandbox ends by itself
+os._exit(0)  # nothing left to flush: no interpreter teardown
 """
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import docker
 import pytest
@@ -69,6 +70,30 @@ def test_a_member_serves_one_run_and_is_replaced(
     assert second.id != first.id
     assert pool.pool_state().hits == 2
     pool.destroy(second.id)
+
+
+def test_a_member_that_answered_its_job_stops_by_itself_and_is_not_killed(
+    pool: PooledRunner, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    """Once the run is read (output, cgroup numbers, files), letting go of the stream ends the
+    launcher and with it the container, which the engine removes: no kill for it to carry out."""
+    config = sandboxes.config()
+    warmed(pool, config)
+    since = time.time() - 1
+    sandbox = pool.prepare(config)
+    program = sandboxes.program("open('out.txt', 'w').write('kept')\nprint('done')")
+    result = pool.run(sandbox, replace(program, collect=("out.txt",)))
+    assert (result.status, result.stdout) == (RunStatus.OK, "done\n")
+    assert [(f.path, f.content) for f in result.files] == [("out.txt", b"kept")]
+    assert result.memory_peak_bytes  # read while the container was still there
+    wait_for(lambda: sandbox.id not in members(docker_client))
+    events = docker_client.api.events(
+        since=since, until=time.time(), filters={"container": sandbox.id}, decode=True
+    )
+    actions = [event["Action"].split(":")[0] for event in events]
+    assert "die" in actions
+    assert "kill" not in actions
+    assert "destroy" in actions
 
 
 def test_code_in_a_ready_interpreter_runs_as_python_main_py_would(
