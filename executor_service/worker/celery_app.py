@@ -24,6 +24,7 @@ from executor_service.worker.periodic import PeriodicThread
 from executor_service.worker.session_op_server import SessionOpServer
 
 log = structlog.get_logger(__name__)
+METRICS_FLUSH_S = 1.0  # how stale /metrics may be: the runs' numbers are written this often
 
 
 class _Process:
@@ -54,6 +55,7 @@ class _Process:
                 lambda: ctx.stores.workers.heartbeat(ctx.name),
             ),
             PeriodicThread("pool-metrics", ctx.settings.heartbeat_ttl_s / 3, self._report_pool),
+            PeriodicThread("metrics", METRICS_FLUSH_S, ctx.metrics.flush),
             PeriodicThread("reconcile", ctx.settings.janitor_interval_s, janitor.reconcile),
             PeriodicThread("janitor", ctx.settings.janitor_interval_s, janitor.sweep),
         ]
@@ -93,6 +95,7 @@ class _Process:
         if self._session_ops is not None:
             self._session_ops.stop()
         if self._context is not None:
+            self._context.metrics.flush()  # best effort, as every flush
             with contextlib.suppress(RedisError):
                 self._context.stores.workers.forget(self._context.name)
             self._context.cancels.stop()

@@ -115,19 +115,17 @@ class EgressAudit:
 
 
 class ExecutionWorker:
-    """One execution's run. Its Redis round trips are few on purpose (claim 2, finish 1, metrics
-    1, one per output chunk; a session's run adds its read and its touch): on a warm path the
-    service's own work must stay well under the engine's."""
+    """One execution's run. Its Redis round trips are few on purpose (claim 2, finish 1, one per
+    output chunk; a session's run adds its read and its touch; its metrics go with the
+    process's, once a second): on a warm path the service's own work must stay well under the
+    engine's."""
 
     def __init__(self, context: WorkerContext) -> None:
         self._ctx = context
 
     def execute(self, execution_id: str) -> None:
-        metrics = self._ctx.metrics.batch()
-        try:
-            self._execute(execution_id, metrics)
-        finally:
-            metrics.flush()
+        # Its numbers join the process's pending ones, which the worker writes once a second.
+        self._execute(execution_id, self._ctx.metrics.pending)
 
     def _execute(self, execution_id: str, metrics: MetricsBatch) -> None:
         ctx = self._ctx

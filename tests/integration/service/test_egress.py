@@ -30,6 +30,7 @@ from agent_client.service import (
 )
 from tests.conftest import missing
 from tests.integration.service.stack import ServiceStack, service_stack
+from tests.integration.service.test_service import eventually
 from tests.support.egress_server import HELLO, NAME, PACKAGE, PORT, EgressServer, egress_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis, pytest.mark.e2e]
@@ -162,12 +163,14 @@ def test_a_denial_reaches_the_result_the_events_and_the_metrics(
         text = "".join(events.iter_text())
     denial = text.split("event: egress\n", 1)[1].split("\n", 1)[0]
     assert json.loads(denial.removeprefix("data: "))["host"] == "denied.test"
-    metrics = httpx.get(f"{stack.url}/metrics", headers=headers, timeout=10).text
-    assert (
-        'agent_sandbox_egress_connections_total{outcome="denied",reason="not_allowlisted"}'
-        in metrics
-    )
-    assert 'agent_sandbox_egress_connections_total{outcome="allowed",reason=""}' in metrics
+    denied = 'agent_sandbox_egress_connections_total{outcome="denied",reason="not_allowlisted"}'
+    allowed = 'agent_sandbox_egress_connections_total{outcome="allowed",reason=""}'
+
+    def counted() -> bool:  # the worker writes its runs' numbers once a second
+        metrics = httpx.get(f"{stack.url}/metrics", headers=headers, timeout=10).text
+        return denied in metrics and allowed in metrics
+
+    eventually(counted, "the connections to be counted")
 
 
 def test_default_reaches_nothing_and_a_request_may_close_the_allowlist(
