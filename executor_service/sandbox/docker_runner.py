@@ -1,24 +1,24 @@
-"""The Docker backend of SandboxRunner: the only module that talks to the engine.
+"""The Docker backend of SandboxRunner: sandboxes' lifecycle, and runs from start to result.
 
 Preparing a sandbox (create + start a hardened, idle container: ~170 ms) is kept apart from running
-code in it (one `exec`: ~60 ms), so a pool of pre-started single-use containers can hide the start
-cost. Wall time is enforced from outside by killing: the whole container for a single-use sandbox,
-every process of the code's user for a session, and a session run's leftover processes are killed
-when it ends. Workspace files travel through the shell programs of `transfer`, one exec each.
-docker-py's objects and errors never leave here.
+code in it, so a pool of pre-started single-use containers can hide the start cost. Code runs in
+one of three ways: handed to a launcher or kernel bridge already waiting (launched.py), or in one
+`exec` (processes.py) where the image has no Python. Wall time is enforced from outside by killing:
+the whole container for a single-use sandbox, every process of the code's user for a session, and
+a session run's leftover processes are killed when it ends. Workspace files travel through the
+shell programs of `transfer`, one exec each. Only these modules and engine.py talk to the engine;
+docker-py's objects and errors never leave them (engine_errors.py translates the errors).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import select
-import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -36,30 +36,15 @@ from executor_service.sandbox.engine import (
     container_path,
     create_body,
 )
-from executor_service.sandbox.exec_output import FrameDecoder, close_stream, feed, read_run
-from executor_service.sandbox.hardening import (
-    WORKSPACE,
-    code_uid_from_label,
-    container_options,
-    draw_code_uid,
-    user,
-)
-from executor_service.sandbox.kernel_bridge import (
-    KERNEL_DIED,
-    CellDecoder,
-    CellReport,
-    bridge_argv,
-    cell_job,
-    read_cell,
-)
-from executor_service.sandbox.launcher import LAUNCHER, LAUNCHER_COMMAND, Job, runs_in_process
-from executor_service.sandbox.residents import Resident, Residents
+from executor_service.sandbox.engine_errors import engine_errors
+from executor_service.sandbox.hardening import WORKSPACE, container_options, draw_code_uid
+from executor_service.sandbox.launched import Launched, cell_verdict, launchable
+from executor_service.sandbox.processes import STOPPED, ExecOutcome, Processes
 from executor_service.sandbox.runner import (
     DEADLINE_LABEL,
     MANAGED_LABEL,
     MAX_LIST_ENTRIES,
     POOL_LABEL,
-    UID_LABEL,
     FileListing,
     OutputCallback,
     PoolState,
@@ -76,11 +61,10 @@ from executor_service.sandbox.spec import (
 from executor_service.settings import Settings
 
 HOUSEKEEPING_TIMEOUT_S = 30.0
-# Code uids of sandboxes whose handles were rebuilt from an id, read from their label once each.
-KNOWN_UIDS_MAX = 4096
+# How long a launched sandbox may take to stop by itself once its stream is let go (its launcher
+# exits at once; a loaded engine takes a while to notice) before its removal kills it.
+STOP_WAIT_S = 5.0
 SIGKILL_EXIT = 137
-# Runs we cut short; their container is already killed when `run` returns.
-STOPPED = frozenset({RunStatus.TIMEOUT, RunStatus.CANCELLED, RunStatus.OUTPUT_LIMIT})
 logger = logging.getLogger(__name__)
 # The tasks of an idle sandbox: the init process and the keeper.
 IDLE_PIDS = 2
@@ -92,39 +76,6 @@ PLACE_AND_RUN = (
     '{ echo "sandbox: could not place the files in the workspace" >&2; exit 125; }; '
     'shift; exec "$@"'
 )
-
-
-@contextlib.contextmanager
-def _engine_errors() -> Iterator[None]:
-    """Translate the engine's failures into the service's error tree, at this one boundary."""
-    try:
-        yield
-    except docker.errors.ImageNotFound as exc:
-        raise ImageMissing(f"sandbox image is not built: {exc.explanation}") from exc
-    except docker.errors.NotFound as exc:
-        raise NotFound(f"sandbox is gone: {exc.explanation}") from exc
-    except docker.errors.DockerException as exc:
-        raise SandboxError(f"container engine failed: {exc}") from exc
-    except requests.exceptions.RequestException as exc:
-        raise SandboxError(f"container engine unreachable: {exc}") from exc
-    except EngineNotFound as exc:
-        if "no such image" in exc.explanation.lower():
-            raise ImageMissing(f"sandbox image is not built: {exc.explanation}") from exc
-        raise NotFound(f"sandbox is gone: {exc.explanation}") from exc
-    except EngineError as exc:
-        raise SandboxError(f"container engine failed: {exc}") from exc
-    except OSError as exc:  # the engine's socket: refused, reset, timed out
-        raise SandboxError(f"container engine unreachable: {exc}") from exc
-
-
-@dataclass
-class _ExecOutcome:
-    decoder: FrameDecoder
-    exit_code: int | None
-    stopped: RunStatus | None  # set when we cut the run short: timeout, cancelled, output_limit
-    wall_time_s: float
-    cleaned: bool = False  # a launcher has killed what the program left running
-    cell: CellReport | None = None  # an interpreter session's cell: what its kernel bridge said
 
 
 class DockerRunner:
@@ -151,15 +102,8 @@ class DockerRunner:
         # A forced removal costs 150-300 ms; once the program has ended by itself the caller need
         # not wait for it. Runs cut short are still killed before `run` returns.
         self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-remove")
-        self._known_uids: dict[str, int] = {}
-        self._known_uids_lock = threading.Lock()
-        # The attach streams of pool members whose launcher waits for a job, by sandbox id.
-        self._attached: dict[str, socket.socket] = {}
-        self._attached_lock = threading.Lock()
-        # Sessions' launchers waiting for their next job; interpreter sessions' kernel bridges
-        # waiting for their next cell.
-        self._launchers = Residents()
-        self._bridges = Residents()
+        self._processes = Processes(self._engine)
+        self._launched = Launched(self._processes)
 
     def close(self) -> None:
         """Wait for background removals to finish (call before the process exits)."""
@@ -176,7 +120,7 @@ class DockerRunner:
         present: set[str] = set()
         for ref in refs:
             try:
-                with _engine_errors():
+                with engine_errors():
                     self._client.images.get(ref)
             except ImageMissing:
                 continue
@@ -193,7 +137,7 @@ class DockerRunner:
         no interpreter start for Python code): a run that missed the pool costs what a pooled
         one does, not an exec and a wrapper more. Anything else waits with the keeper."""
         lifetime = config.limits.wall_time_s if lifetime_s is None else lifetime_s
-        launched = single_use and _launchable(config)
+        launched = single_use and launchable(config)
         return self._start(config, lifetime, single_use=single_use, launched=launched)
 
     def prepare_member(
@@ -206,7 +150,7 @@ class DockerRunner:
         is lost; the job comes later, through `run`.
         """
         config = replace(config, labels=dict(labels), name=None)
-        return self._start(config, lifetime_s, single_use=True, launched=_launchable(config))
+        return self._start(config, lifetime_s, single_use=True, launched=launchable(config))
 
     def _start(
         self, config: SandboxConfig, lifetime_s: float, *, single_use: bool, launched: bool
@@ -222,14 +166,13 @@ class DockerRunner:
         sandbox_id = self._create(options)
         try:
             if launched:
-                with _engine_errors():
+                with engine_errors():
                     stream = self._engine.hijack(
                         container_path(sandbox_id, "attach"),
                         query={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1},
                     )
-                with self._attached_lock:
-                    self._attached[sandbox_id] = stream
-            with _engine_errors():
+                self._launched.attach(sandbox_id, stream)
+            with engine_errors():
                 self._engine.call("POST", container_path(sandbox_id, "start"))
         except BaseException:
             self.destroy(sandbox_id)
@@ -251,13 +194,13 @@ class DockerRunner:
         """
         body, name = create_body(options, self._api.api_version)
         query = {"name": name} if name else None
-        with _engine_errors():
+        with engine_errors():
             created = self._engine.call("POST", "/containers/create", query=query, body=body)
         return str(created["Id"])
 
     def rename(self, sandbox_id: str, name: str) -> None:
         """Give a prepared container its run's name (a pool member, once it is handed out)."""
-        with _engine_errors():
+        with engine_errors():
             self._engine.call("POST", container_path(sandbox_id, "rename"), query={"name": name})
 
     def alive(self, sandbox: Sandbox) -> bool:
@@ -267,12 +210,7 @@ class DockerRunner:
         means it died; a keeper's container is asked of the engine.
         """
         if sandbox.launched:
-            with self._attached_lock:
-                raw = self._attached.get(sandbox.id)
-            if raw is None:
-                return False
-            readable, _, _ = select.select([raw], [], [], 0)
-            return not readable
+            return self._launched.waiting(sandbox.id)
         try:
             state = self._engine.call("GET", container_path(sandbox.id, "json"))["State"]
         except (EngineError, OSError):
@@ -280,14 +218,8 @@ class DockerRunner:
         return bool(state.get("Running"))
 
     def destroy(self, sandbox_id: str) -> None:
-        with self._attached_lock:
-            raw = self._attached.pop(sandbox_id, None)
-        if raw is not None:
-            close_stream(raw)
-        self._launchers.drop(sandbox_id)
-        self._bridges.drop(sandbox_id)
-        with self._known_uids_lock:
-            self._known_uids.pop(sandbox_id, None)
+        self._launched.drop(sandbox_id)
+        self._processes.forget(sandbox_id)
         try:
             self._engine.call("DELETE", container_path(sandbox_id), query={"force": 1, "v": 1})
         except EngineNotFound:
@@ -301,7 +233,7 @@ class DockerRunner:
 
     def destroy_labelled(self, labels: Mapping[str, str]) -> int:
         wanted = [self._managed] + [f"{key}={value}" for key, value in labels.items()]
-        with _engine_errors():
+        with engine_errors():
             found = self._api.containers(all=True, filters={"label": wanted})
         for item in found:
             self.destroy(item["Id"])
@@ -309,7 +241,7 @@ class DockerRunner:
 
     def reap(self, *, everything: bool = False) -> int:
         now = time.time()
-        with _engine_errors():
+        with engine_errors():
             found = self._api.containers(all=True, filters={"label": self._managed})
         removed = 0
         for item in found:
@@ -321,7 +253,7 @@ class DockerRunner:
 
     def reap_orphans(self, owner_alive: Callable[[str], bool]) -> int:
         """Remove pool members (idle or running) whose worker, named in POOL_LABEL, is gone."""
-        with _engine_errors():
+        with engine_errors():
             found = self._api.containers(all=True, filters={"label": [self._managed, POOL_LABEL]})
         owners = {item.get("Labels", {}).get(POOL_LABEL, "") for item in found}
         gone = {owner for owner in owners if not owner_alive(owner)}
@@ -366,16 +298,15 @@ class DockerRunner:
     def _remove_after_run(self, sandbox_id: str) -> None:
         """Remove a single-use sandbox whose run has ended.
 
-        A launcher that answered its job waits on its stream: letting go of it is enough. The
-        launcher exits, the container stops by itself and the engine removes it (AutoRemove), as
-        `docker run --rm` does: no kill and no removal call. Should it not (its launcher
-        tampered with), its deadline label has the reaper remove it.
+        A launcher that answered its job waits on its stream: once we let go of it, the launcher
+        exits and the container stops by itself, as a plain `docker run` does, so its removal
+        costs the engine no kill. Not removed by the engine itself (AutoRemove): a container
+        that ended otherwise (an OOM kill under gVisor, code that killed its launcher) must stay
+        for its exit code and OOM state to be read.
         """
-        with self._attached_lock:
-            raw = self._attached.pop(sandbox_id, None)
-        if raw is not None:
-            close_stream(raw)
-            return
+        if self._launched.let_go(sandbox_id):
+            with contextlib.suppress(EngineError, OSError):  # then the removal kills it
+                self._engine.call("POST", container_path(sandbox_id, "wait"), timeout=STOP_WAIT_S)
         self._destroy_quietly(sandbox_id)
 
     def _destroy_quietly(self, sandbox_id: str) -> None:
@@ -397,13 +328,13 @@ class DockerRunner:
         limits = sandbox.config.limits
         before = None if sandbox.single_use else self._usage(sandbox.id)
         if sandbox.launched:
-            outcome = self._launch(sandbox, program, on_output, cancel)
+            outcome = self._launched.launch(sandbox, program, on_output, cancel)
             return self._result(sandbox, program, outcome, before)
         if program.cell is not None:
-            outcome = self._cell(sandbox, program, program.cell, on_output, cancel)
+            outcome = self._launched.cell(sandbox, program, program.cell, on_output, cancel)
             return self._result(sandbox, program, outcome, before)
         if not sandbox.single_use and sandbox.config.ready_python:
-            outcome = self._session_launch(sandbox, program, on_output, cancel)
+            outcome = self._launched.session_launch(sandbox, program, on_output, cancel)
             return self._result(sandbox, program, outcome, before)
         argv = list(program.argv)
         payload = b""
@@ -414,7 +345,7 @@ class DockerRunner:
             # A session's earlier runs may have left symlinks: place the files as put_files does.
             placing = transfer.put_request(program.files, then_run=argv)
             argv, payload = placing.argv, placing.stdin
-        outcome = self._exec(
+        outcome = self._processes.exec(
             sandbox,
             argv,
             stdin=payload + program.stdin if (program.files or program.stdin) else None,
@@ -427,7 +358,7 @@ class DockerRunner:
         return self._result(sandbox, program, outcome, before)
 
     def _result(
-        self, sandbox: Sandbox, program: Program, outcome: _ExecOutcome, before: Usage | None
+        self, sandbox: Sandbox, program: Program, outcome: ExecOutcome, before: Usage | None
     ) -> RunResult:
         """Measure, stop what must stop, judge and collect: the same for every way of running."""
         usage = self._usage(sandbox.id)
@@ -441,7 +372,7 @@ class DockerRunner:
         oom_kills = usage.oom_kills - (before.oom_kills if before else 0)
         status, message = self._judge(outcome, sandbox, oom_kills)
         if outcome.cell is not None:
-            status, message = _cell_verdict(outcome.cell, status, message, oom_kills)
+            status, message = cell_verdict(outcome.cell, status, message, oom_kills)
         files: tuple[OutputFile, ...] = ()
         if program.collect and outcome.stopped is None:
             files = self._collect(sandbox, program)
@@ -464,7 +395,7 @@ class DockerRunner:
         )
 
     def _judge(
-        self, outcome: _ExecOutcome, sandbox: Sandbox, oom_kills: int
+        self, outcome: ExecOutcome, sandbox: Sandbox, oom_kills: int
     ) -> tuple[RunStatus, str]:
         limits = sandbox.config.limits
         if outcome.stopped is RunStatus.TIMEOUT:
@@ -479,252 +410,6 @@ class DockerRunner:
             return RunStatus.MEMORY_LIMIT, f"memory limit of {limits.memory_mb} MB reached; killed"
         return RunStatus.ERROR, f"exited with code {outcome.exit_code}"
 
-    def _code_uid(self, sandbox: Sandbox) -> int:
-        """The uid the sandbox's code runs as: the handle's, else its container's label.
-
-        A handle rebuilt from the id alone (a session's, in another worker) costs one inspect
-        the first time this process sees it; later runs find the uid here.
-        """
-        if sandbox.code_uid is not None:
-            return sandbox.code_uid
-        with self._known_uids_lock:
-            known = self._known_uids.get(sandbox.id)
-        if known is not None:
-            return known
-        with _engine_errors():
-            inspected = self._engine.call("GET", container_path(sandbox.id, "json"))
-        labels = inspected["Config"].get("Labels") or {}
-        uid = code_uid_from_label(labels.get(UID_LABEL))
-        with self._known_uids_lock:
-            while len(self._known_uids) >= KNOWN_UIDS_MAX:
-                del self._known_uids[next(iter(self._known_uids))]
-            self._known_uids[sandbox.id] = uid
-        return uid
-
-    def _exec(
-        self,
-        sandbox: Sandbox,
-        argv: Sequence[str],
-        *,
-        stdin: bytes | None,
-        env: Mapping[str, str],
-        wall_time_s: float,
-        cap: int,
-        on_output: OutputCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> _ExecOutcome:
-        """Run one process as the code's user, feeding stdin and reading output until it ends."""
-        code_user = user(self._code_uid(sandbox))
-        with _engine_errors():
-            exec_id = self._engine.call(
-                "POST",
-                container_path(sandbox.id, "exec"),
-                body={
-                    "AttachStdin": stdin is not None,
-                    "AttachStdout": True,
-                    "AttachStderr": True,
-                    "Tty": False,
-                    "Privileged": False,
-                    "Cmd": list(argv),
-                    "User": code_user,
-                    "WorkingDir": WORKSPACE,
-                    "Env": [f"{name}={value}" for name, value in env.items()],
-                },
-            )["Id"]
-            # The engine hijacks the connection: the socket itself, to half-close stdin.
-            start = {"Detach": False, "Tty": False}
-            raw = self._engine.hijack(f"/exec/{exec_id}/start", body=start)
-        decoder = FrameDecoder(cap, on_output)
-        if stdin is not None:
-            threading.Thread(target=feed, args=(raw, stdin), daemon=True).start()
-        stopped, wall_time_s = read_run(
-            raw, decoder, wall_time_s, cancel, lambda: self._exec_ended(sandbox.id, exec_id)[0]
-        )
-        exit_code = None
-        if stopped is None:
-            exit_code = self._exec_ended(sandbox.id, exec_id)[1]
-        return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
-
-    def _launch(
-        self,
-        sandbox: Sandbox,
-        program: Program,
-        on_output: OutputCallback | None,
-        cancel: threading.Event | None,
-    ) -> _ExecOutcome:
-        """Hand a pooled sandbox's launcher its one job on the stream attached at its start.
-
-        The run ends with the launcher's trailer (the exit code, under this job's nonce); if the
-        stream ends without one, the launcher died with the container, whose exit code stands.
-        """
-        with self._attached_lock:
-            raw = self._attached.pop(sandbox.id, None)
-        if raw is None:
-            raise SandboxError(f"sandbox {sandbox.id[:12]} has no launcher waiting")
-        limits = sandbox.config.limits
-        try:
-            job, encoded = _job(program)
-        except SandboxError:
-            raw.close()  # `run` removes the sandbox
-            raise
-        decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
-        ended = lambda: decoder.trailer is not None  # noqa: E731
-        stopped, wall_time_s = read_run(
-            raw, decoder, limits.wall_time_s, cancel, None, until=ended, keep_open=True
-        )
-        decoder.finish()
-        exit_code = None
-        if stopped is None:
-            if decoder.trailer is not None:
-                exit_code = job.exit_code(decoder.trailer)
-                # Still open: the launcher waits on it until `_remove_after_run` lets go.
-                with self._attached_lock:
-                    self._attached[sandbox.id] = raw
-            else:
-                exit_code = self._exit_code(sandbox.id)
-        return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
-
-    def _session_launch(
-        self,
-        sandbox: Sandbox,
-        program: Program,
-        on_output: OutputCallback | None,
-        cancel: threading.Event | None,
-    ) -> _ExecOutcome:
-        """Run a session's program through a launcher kept waiting in its sandbox.
-
-        One `exec` starts the launcher (`launcher.py`, session mode) as the code's uid the first
-        time this process runs code in the session; later runs only write a job on its stream,
-        which saves the exec (~60 ms) and, for Python, the interpreter's start. After each job
-        the launcher kills what the program left running and answers with a trailer. A run cut
-        short is stopped from outside as on the exec path, which ends the launcher too; so does
-        the code killing it (it can: same uid; it harms only its own session): the next run
-        starts another. Another worker process starts its own: each kills the other's with the
-        program's leftovers, which only costs an exec.
-        """
-        resident = self._launchers.take(sandbox.id) or self._start_resident(
-            sandbox, [LAUNCHER_COMMAND, "-c", LAUNCHER, "session"]
-        )
-        raw, exec_id = resident.stream, resident.exec_id
-        limits = sandbox.config.limits
-        try:
-            job, encoded = _job(program)
-        except SandboxError:
-            self._launchers.keep(sandbox.id, resident)
-            raise
-        decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
-        ended = lambda: decoder.trailer is not None  # noqa: E731
-        stopped, wall_time_s = read_run(
-            raw, decoder, limits.wall_time_s, cancel, None, until=ended, keep_open=True
-        )
-        decoder.finish()
-        if stopped is None and decoder.trailer is not None:
-            self._launchers.keep(sandbox.id, resident)
-            return _ExecOutcome(
-                decoder, job.exit_code(decoder.trailer), None, wall_time_s, cleaned=True
-            )
-        close_stream(raw)
-        exit_code = None
-        if stopped is None:  # the stream ended with no trailer: the launcher died (OOM, killed)
-            for _ in range(40):  # the engine may not have seen the exit yet
-                ended_now, exit_code = self._exec_ended(sandbox.id, exec_id)
-                if ended_now:
-                    break
-                time.sleep(0.025)
-        return _ExecOutcome(decoder, exit_code, stopped, wall_time_s)
-
-    def _cell(
-        self,
-        sandbox: Sandbox,
-        program: Program,
-        code: str,
-        on_output: OutputCallback | None,
-        cancel: threading.Event | None,
-    ) -> _ExecOutcome:
-        """Run an interpreter session's cell in its kernel, through the kernel bridge.
-
-        The bridge (kernel_bridge.py) is started like a session's launcher, once per worker
-        process, and kept attached. A cell cut short is interrupted, not killed: the kernel and
-        its variables survive. Only when the bridge does not answer the interrupt (code that
-        ignores SIGINT) or has ended are the session's processes killed, the kernel with them;
-        the next cell then gets a new kernel, and its result says so.
-        """
-        if sandbox.single_use:
-            raise SandboxError("a cell runs only in an interpreter session's sandbox")
-        resident = self._bridges.take(sandbox.id) or self._start_resident(sandbox, bridge_argv())
-        raw = resident.stream
-        limits = sandbox.config.limits
-        files = {workspace.safe_relative_path(p): data for p, data in program.files.items()}
-        job = cell_job(files)
-        decoder = CellDecoder(limits.output_bytes, on_output, job.nonce)
-        try:
-            # Written whole before reading: the bridge reads the whole job before it says
-            # anything, and an interrupt byte must never land inside the job.
-            with _engine_errors():
-                raw.sendall(job.encode(code.encode()))
-            stopped, answered, wall_time_s = read_cell(raw, decoder, limits.wall_time_s, cancel)
-        except BaseException:
-            close_stream(raw)
-            raise
-        if answered and decoder.report is not None:
-            self._bridges.keep(sandbox.id, resident)
-            report = decoder.report
-            if stopped is None and report.status == KERNEL_DIED:
-                # The kernel died with its cell: judged by its exit code, not cut short.
-                return _ExecOutcome(decoder, report.exit_code, None, wall_time_s, True, report)
-            return _ExecOutcome(decoder, report.exit_code, stopped, wall_time_s, True, report)
-        close_stream(raw)
-        if stopped is None:  # the bridge ended by itself (killed by the code, say)
-            lost = CellReport(KERNEL_DIED, None, (), interrupted=False, dropped=0, notice="")
-            return _ExecOutcome(decoder, None, None, wall_time_s, True, lost)
-        # No answer to the interrupt: `_result` stops the session's processes, the kernel too.
-        return _ExecOutcome(decoder, None, stopped, wall_time_s)
-
-    def _start_resident(self, sandbox: Sandbox, argv: list[str]) -> Resident:
-        """Start a process that waits in the sandbox for jobs (see residents.py), attached."""
-        with _engine_errors():
-            exec_id = self._engine.call(
-                "POST",
-                container_path(sandbox.id, "exec"),
-                body={
-                    "AttachStdin": True,
-                    "AttachStdout": True,
-                    "AttachStderr": True,
-                    "Tty": False,
-                    "Privileged": False,
-                    "Cmd": argv,
-                    "User": user(self._code_uid(sandbox)),
-                    "WorkingDir": WORKSPACE,
-                },
-            )["Id"]
-            start = {"Detach": False, "Tty": False}
-            stream = self._engine.hijack(f"/exec/{exec_id}/start", body=start)
-        return Resident(stream, str(exec_id))
-
-    def _exit_code(self, sandbox_id: str) -> int | None:
-        """A container's exit code once it has stopped (waiting a little for the engine)."""
-        with _engine_errors():
-            try:
-                answer = self._engine.call("POST", container_path(sandbox_id, "wait"), timeout=2)
-            except TimeoutError:
-                return None
-        return int(answer["StatusCode"])
-
-    def _exec_ended(self, sandbox_id: str, exec_id: str) -> tuple[bool, int | None]:
-        """Whether an exec has ended, and its exit code once it has.
-
-        The engine forgets the execs of a container that has stopped. Under gVisor reaching the
-        memory limit stops the whole sandbox (the host kills gVisor's kernel, not the program), so
-        an exec that vanished ends with its container's exit code: 137 after an OOM kill.
-        """
-        with _engine_errors():
-            try:
-                state = self._engine.call("GET", f"/exec/{exec_id}/json")
-            except EngineNotFound:
-                container = self._engine.call("GET", container_path(sandbox_id, "json"))["State"]
-                return True, None if container["Running"] else container["ExitCode"]
-        return not state["Running"], state["ExitCode"]
-
     def _stop_processes(self, sandbox: Sandbox) -> None:
         """End a run cut short: a single-use sandbox entirely, a session's code processes only."""
         if sandbox.single_use:
@@ -733,7 +418,7 @@ class DockerRunner:
         try:
             # kill(-1) spares the caller and the keeper (another uid); repeat to catch forks.
             for _ in range(3):
-                self._exec(
+                self._processes.exec(
                     sandbox,
                     ["/bin/sh", "-c", "kill -KILL -1"],
                     stdin=None,
@@ -761,7 +446,7 @@ class DockerRunner:
         if tasks is not None and tasks <= IDLE_PIDS:
             return
         try:
-            self._exec(
+            self._processes.exec(
                 sandbox,
                 ["/bin/sh", "-c", "kill -KILL -1; kill -KILL -1; kill -KILL -1"],
                 stdin=None,
@@ -840,86 +525,13 @@ class DockerRunner:
         *,
         stdin: bytes | None = None,
         cap: int = 65536,
-    ) -> _ExecOutcome:
-        outcome = self._exec(
+    ) -> ExecOutcome:
+        outcome = self._processes.exec(
             sandbox, argv, stdin=stdin, env={}, wall_time_s=HOUSEKEEPING_TIMEOUT_S, cap=cap
         )
         if outcome.stopped is not None:
             raise SandboxError(f"workspace operation {argv[0]} did not finish ({outcome.stopped})")
         return outcome
-
-
-def _cell_verdict(
-    report: CellReport, status: RunStatus, message: str, oom_kills: int
-) -> tuple[RunStatus, str]:
-    """A cell's status and message: a cut-short cell was interrupted, not killed, and a kernel
-    that died is said to have, with what the next cell gets."""
-    if status in STOPPED and report.interrupted:
-        message = message.replace("; killed", "").replace(" and killed", "")
-        message += "; the cell was interrupted and the kernel kept its state"
-    elif report.status == "error" and status is RunStatus.ERROR and report.exit_code == 1:
-        message = "the cell raised an exception (its traceback is on stderr)"
-    elif report.status == KERNEL_DIED:
-        cause = (
-            "the memory limit was reached"
-            if oom_kills > 0
-            else f"it exited with code {report.exit_code}"
-        )
-        status = RunStatus.MEMORY_LIMIT if oom_kills > 0 else RunStatus.ERROR
-        message = (
-            f"the kernel died ({cause}); the next execution gets a new kernel, "
-            "without the variables and imports of earlier cells"
-        )
-    if report.notice:
-        message = f"{message}; {report.notice}" if message else report.notice
-    if report.dropped:
-        message += f"{'; ' if message else ''}{report.dropped} more displays were dropped"
-    return status, message
-
-
-def _job(program: Program) -> tuple[Job, bytes]:
-    """A launcher's job for `program`, and its bytes (files by their checked paths)."""
-    job = Job.create(
-        program.argv,
-        dict(program.env),
-        {workspace.safe_relative_path(path): data for path, data in program.files.items()},
-        python=runs_in_process(program.argv),
-    )
-    try:
-        return job, job.encode(program.stdin)
-    except ValueError as exc:
-        raise SandboxError(f"the program cannot be started: {exc}") from exc
-
-
-def _send_job(
-    raw: socket.socket, job: Job, encoded: bytes, cap: int, on_output: OutputCallback | None
-) -> FrameDecoder:
-    """Write the job and give the decoder that reads its answer, the trailer under the job's
-    nonce taken out.
-
-    What the socket takes at once is written here (a typical job is a few hundred bytes: no
-    thread to start); the rest in the background, since the caller must read meanwhile (a
-    launcher that died mid-job, or a stream that stalls, is cut by the run's own deadline).
-    """
-    sent = 0
-    try:
-        sent = raw.send(encoded, socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        pass
-    except OSError:
-        sent = len(encoded)  # the stream is gone: the read says how the run ended
-    if sent < len(encoded):
-        rest = encoded[sent:]
-        threading.Thread(
-            target=feed, args=(raw, rest), kwargs={"half_close": False}, daemon=True
-        ).start()
-    return FrameDecoder(cap, on_output, is_trailer=lambda line: job.exit_code(line) is not None)
-
-
-def _launchable(config: SandboxConfig) -> bool:
-    """Whether a single-use sandbox of `config` can wait with the launcher: its image has Python
-    and it has no way out (a sandbox with egress runs the relay as its main process)."""
-    return config.ready_python and config.egress_dir is None
 
 
 def _float(value: str | None) -> float | None:
@@ -931,7 +543,7 @@ def _float(value: str | None) -> float | None:
 
 def create_runner(settings: Settings) -> DockerRunner:
     """A runner on the engine named by settings (or DOCKER_HOST / the local socket)."""
-    with _engine_errors():
+    with engine_errors():
         if settings.docker_url:
             client = docker.DockerClient(base_url=settings.docker_url)
         else:

@@ -115,7 +115,7 @@ def container_options(
     `launcher`, the main process is the pool's launcher (see launcher.py) instead of the keeper:
     it runs as the code's uid (it only ever runs this sandbox's one job) and reads that job from
     the container's stdin, which stays open for it (the job says how long it is) until the one
-    attached client lets go: the launcher then exits and the engine removes the container.
+    attached client lets go: the launcher then exits, and with it the container.
     """
     limits = config.limits
     memory = f"{limits.memory_mb}m"
@@ -206,7 +206,6 @@ def container_options(
             user=user(code_uid),
             stdin_open=True,
             stdin_once=True,  # the worker's attach closing is the launcher's end of stdin
-            auto_remove=True,  # and the launcher's exit then the container's end
         )
     if config.runtime is not None:
         options["runtime"] = config.runtime

@@ -12,9 +12,9 @@ init), writes a trailer on stdout and on stderr saying how it ended (the engine'
 not ordered between them: only both trailers mean all output has come), and waits for the end of
 its stdin, so that the worker can still read the cgroup's numbers and collect files. The worker
 then closes the stream (the container is made with StdinOnce, so that closes the launcher's
-stdin) and the launcher exits: the container stops by itself and the engine removes it
-(AutoRemove), as `docker run --rm` does, with no kill (a `runc kill` process and the engine's wait
-on it) and no removal call. The container serves this one job only. Every limit and the
+stdin) and the launcher exits: the container stops by itself, as a plain `docker run` does, and
+its removal costs the engine no kill (a `runc kill` process, and the engine's wait on it). The
+container serves this one job only. Every limit and the
 wall-clock kill are enforced from outside, as for any sandbox: the launcher holds no privilege
 (same uid as the code, no capabilities), and a program that forges or suppresses the trailer only
 garbles its own result (the trailer carries a nonce the program never sees: it is read from stdin

@@ -96,6 +96,20 @@ def test_a_member_that_answered_its_job_stops_by_itself_and_is_not_killed(
     assert "destroy" in actions
 
 
+def test_code_that_kills_its_launcher_only_ends_its_own_run(
+    pool: PooledRunner, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    """Same uid, so it can: then no trailer comes, and the container's own exit code stands."""
+    config = sandboxes.config()
+    warmed(pool, config)
+    sandbox = pool.prepare(config)
+    code = "import os, signal\nprint('bye', flush=True)\nos.kill(os.getppid(), signal.SIGKILL)\n"
+    result = pool.run(sandbox, sandboxes.program(code))
+    assert (result.status, result.exit_code) == (RunStatus.ERROR, 137)
+    assert result.stdout == "bye\n"
+    wait_for(lambda: sandbox.id not in members(docker_client))
+
+
 def test_code_in_a_ready_interpreter_runs_as_python_main_py_would(
     pool: PooledRunner, sandboxes: SandboxFactory
 ) -> None:
