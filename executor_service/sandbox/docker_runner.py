@@ -12,7 +12,6 @@ docker-py's objects and errors never leave them (engine_errors.py translates the
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -65,6 +64,11 @@ HOUSEKEEPING_TIMEOUT_S = 30.0
 # exits at once; a loaded engine takes a while to notice) before its removal kills it.
 STOP_WAIT_S = 5.0
 SIGKILL_EXIT = 137
+# What gVisor's exec reports when the sandbox under it died ("waiting on PID ...: EOF").
+EXEC_LOST_EXIT = 128
+# The engine's record of an OOM kill that stopped a sandbox can trail its exit by a moment.
+OOM_STATE_POLLS = 10
+OOM_STATE_POLL_S = 0.05
 logger = logging.getLogger(__name__)
 # The tasks of an idle sandbox: the init process and the keeper.
 IDLE_PIDS = 2
@@ -304,9 +308,7 @@ class DockerRunner:
         that ended otherwise (an OOM kill under gVisor, code that killed its launcher) must stay
         for its exit code and OOM state to be read.
         """
-        if self._launched.let_go(sandbox_id):
-            with contextlib.suppress(EngineError, OSError):  # then the removal kills it
-                self._engine.call("POST", container_path(sandbox_id, "wait"), timeout=STOP_WAIT_S)
+        self._launched.let_go(sandbox_id, wait_s=STOP_WAIT_S)  # then the removal kills it
         self._destroy_quietly(sandbox_id)
 
     def _destroy_quietly(self, sandbox_id: str) -> None:
@@ -377,9 +379,12 @@ class DockerRunner:
         if program.collect and outcome.stopped is None:
             files = self._collect(sandbox, program)
         decoder = outcome.decoder
+        exit_code = outcome.exit_code
+        if status is RunStatus.MEMORY_LIMIT and exit_code == EXEC_LOST_EXIT:
+            exit_code = SIGKILL_EXIT  # what killed the program, not gVisor's lost exec
         return RunResult(
             status=status,
-            exit_code=outcome.exit_code,
+            exit_code=exit_code,
             stdout=decoder.stdout.text(),
             stderr=decoder.stderr.text(),
             stdout_truncated=decoder.stdout.truncated,
@@ -406,7 +411,7 @@ class DockerRunner:
             return outcome.stopped, f"output over {limits.output_bytes} bytes; cut and killed"
         if outcome.exit_code == 0:
             return RunStatus.OK, ""
-        if outcome.exit_code == SIGKILL_EXIT and oom_kills > 0:
+        if outcome.exit_code in (SIGKILL_EXIT, EXEC_LOST_EXIT) and oom_kills > 0:
             return RunStatus.MEMORY_LIMIT, f"memory limit of {limits.memory_mb} MB reached; killed"
         return RunStatus.ERROR, f"exited with code {outcome.exit_code}"
 
@@ -468,6 +473,14 @@ class DockerRunner:
         try:
             stats: dict[str, Any] = self._api.stats(sandbox_id, stream=False, one_shot=True)
             state = self._api.inspect_container(sandbox_id)["State"]
+            # A sandbox that stopped under its run was killed (under gVisor, an OOM kill stops
+            # the whole of it), and the engine may record the OOM a moment after the exit: ask
+            # again, briefly, before judging without it.
+            for _ in range(OOM_STATE_POLLS):
+                if state.get("Running") or state.get("OOMKilled"):
+                    break
+                time.sleep(OOM_STATE_POLL_S)
+                state = self._api.inspect_container(sandbox_id)["State"]
         except (docker.errors.DockerException, requests.exceptions.RequestException):
             return Usage(cpu_time_s=0.0, memory_peak_bytes=None, oom_kills=0)
         cpu_ns = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage") or 0

@@ -63,19 +63,36 @@ class Launched:
         readable, _, _ = select.select([raw], [], [], 0)
         return not readable
 
-    def let_go(self, sandbox_id: str) -> bool:
-        """Close a single-use sandbox's stream: its launcher, if it answered its job, exits and
-        the container ends by itself. False if this runner held no stream for it."""
+    def let_go(self, sandbox_id: str, *, wait_s: float) -> bool:
+        """End a single-use sandbox's stream after its run; False if this runner held none.
+
+        Its stdin is closed first (the container has StdinOnce): a launcher that answered its
+        job then exits, and the container with it, which the engine says by ending the stream.
+        That end is awaited here, for at most `wait_s`, so that a removal after it finds the
+        container stopped (no kill) without asking the engine.
+        """
         with self._attached_lock:
             raw = self._attached.pop(sandbox_id, None)
         if raw is None:
             return False
-        close_stream(raw)
+        try:
+            raw.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + wait_s
+            while (left := deadline - time.monotonic()) > 0:
+                if select.select([raw], [], [], left)[0] and not raw.recv(65536):
+                    break
+        except OSError:
+            pass  # the stream is gone already: so is the launcher
+        finally:
+            close_stream(raw)
         return True
 
     def drop(self, sandbox_id: str) -> None:
         """The sandbox is being removed: close every stream held for it."""
-        self.let_go(sandbox_id)
+        with self._attached_lock:
+            raw = self._attached.pop(sandbox_id, None)
+        if raw is not None:
+            close_stream(raw)
         self._launchers.drop(sandbox_id)
         self._bridges.drop(sandbox_id)
 

@@ -94,11 +94,11 @@ def test_memory_bomb_ends_as_memory_limit(
         sandboxes.program(MEMORY_BOMB[language], language),
     )
     assert result.status is RunStatus.MEMORY_LIMIT
+    assert result.exit_code == 137
     if sandboxes.gvisor:
         # The host's OOM killer stops the whole sandbox (gVisor's kernel, not only the program):
-        # the run ends with the container's 137, and its cgroup is gone before a peak is read.
-        assert result.exit_code == 137
-        assert result.memory_peak_bytes is None
+        # its cgroup may be gone before a peak is read, and a peak read is the whole sandbox's
+        # at the kill, which the host's kernel may have charged a page past the limit.
         return
     assert result.memory_peak_bytes is not None
     assert result.memory_peak_bytes <= 128 * 1024 * 1024
