@@ -31,7 +31,7 @@ from executor_service.sandbox.launcher import LAUNCHER, LAUNCHER_COMMAND, Job, r
 from executor_service.sandbox.processes import STOPPED, ExecOutcome, Processes
 from executor_service.sandbox.residents import Residents
 from executor_service.sandbox.runner import OutputCallback, Sandbox
-from executor_service.sandbox.spec import Program, RunStatus, SandboxConfig
+from executor_service.sandbox.spec import Limits, Program, RunStatus, SandboxConfig
 
 
 class Launched:
@@ -118,12 +118,7 @@ class Launched:
         except SandboxError:
             raw.close()  # `run` removes the sandbox
             raise
-        decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
-        ended = lambda: decoder.trailer is not None  # noqa: E731
-        stopped, wall_time_s = read_run(
-            raw, decoder, limits.wall_time_s, cancel, None, until=ended, keep_open=True
-        )
-        decoder.finish()
+        decoder, stopped, wall_time_s = _answer(raw, job, encoded, limits, on_output, cancel)
         exit_code = None
         if stopped is None:
             if decoder.trailer is not None:
@@ -163,12 +158,7 @@ class Launched:
         except SandboxError:
             self._launchers.keep(sandbox.id, resident)
             raise
-        decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
-        ended = lambda: decoder.trailer is not None  # noqa: E731
-        stopped, wall_time_s = read_run(
-            raw, decoder, limits.wall_time_s, cancel, None, until=ended, keep_open=True
-        )
-        decoder.finish()
+        decoder, stopped, wall_time_s = _answer(raw, job, encoded, limits, on_output, cancel)
         if stopped is None and decoder.trailer is not None:
             self._launchers.keep(sandbox.id, resident)
             return ExecOutcome(
@@ -274,6 +264,26 @@ def _job(program: Program) -> tuple[Job, bytes]:
         return job, job.encode(program.stdin)
     except ValueError as exc:
         raise SandboxError(f"the program cannot be started: {exc}") from exc
+
+
+def _answer(
+    raw: socket.socket,
+    job: Job,
+    encoded: bytes,
+    limits: Limits,
+    on_output: OutputCallback | None,
+    cancel: threading.Event | None,
+) -> tuple[FrameDecoder, RunStatus | None, float]:
+    """Write a launcher its job and read the answer up to the trailer, which leaves the stream
+    open (the launcher waits on it, for its next job or for its end): the decoder, and whether
+    and when the run was cut short."""
+    decoder = _send_job(raw, job, encoded, limits.output_bytes, on_output)
+    ended = lambda: decoder.trailer is not None  # noqa: E731
+    stopped, wall_time_s = read_run(
+        raw, decoder, limits.wall_time_s, cancel, None, until=ended, keep_open=True
+    )
+    decoder.finish()
+    return decoder, stopped, wall_time_s
 
 
 def _send_job(
