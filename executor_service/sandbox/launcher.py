@@ -11,14 +11,14 @@ When the program ends, the launcher kills what it left behind (`kill(-1)` spares
 init), writes a trailer on stdout and on stderr saying how it ended (the engine's two pipes are
 not ordered between them: only both trailers mean all output has come), and waits for the end of
 its stdin, so that the worker can still read the cgroup's numbers and collect files. The worker
-then closes the stream (the container is made with StdinOnce, so that closes the launcher's
-stdin) and the launcher exits: the container stops by itself, as a plain `docker run` does, and
-its removal costs the engine no kill (a `runc kill` process, and the engine's wait on it). The
-container serves this one job only. Every limit and the
-wall-clock kill are enforced from outside, as for any sandbox: the launcher holds no privilege
-(same uid as the code, no capabilities), and a program that forges or suppresses the trailer only
-garbles its own result (the trailer carries a nonce the program never sees: it is read from stdin
-before the program starts).
+then closes its side of the stream (the container is made with StdinOnce, so that closes the
+launcher's stdin) and the launcher exits: the container stops by itself, as a plain `docker run`
+does, and its removal costs the engine no kill (a `runc kill` process, and the engine's wait on
+it). The container serves this one job only. Every limit and the wall-clock kill are enforced
+from outside, as for any sandbox: the launcher holds no privilege (same uid as the code, no
+capabilities), and a program that forges or suppresses the trailer only garbles its own result
+(the trailer carries a nonce the program never sees: it is read from stdin before the program
+starts).
 
 In a session (`python3 -c LAUNCHER session`, started by one `docker exec` as the code's uid), the
 launcher serves job after job on that exec's stream: after each trailer it waits for the next
