@@ -180,6 +180,7 @@ def _worker(settings: Settings, concurrency: int | None) -> int:
         f"--loglevel={settings.log_level.upper()}",
         "--without-gossip",
         "--without-mingle",
+        "--without-heartbeat",  # Celery's event heartbeat; nobody listens (ours is in the store)
         "--hostname=agent-sandbox@%h-" + str(os.getpid()),
     ]
     app.worker_main(argv)

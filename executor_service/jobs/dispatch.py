@@ -42,7 +42,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     later, for about a millisecond of a worker's CPU per execution: it is off. A worker takes at
     most one message per free slot (prefetch 1, acks late), so none waits unclaimed inside it.
     Celery's own time limits are not set: the threads pool ignores them, and the runner's
-    wall-clock kill bounds every run.
+    wall-clock kill bounds every run. Remote control is off: nothing here sends worker commands,
+    and its broadcast queue was one more subscription the event loop serviced on every pass
+    (workers report their liveness through the store, not Celery's events).
     """
     return {
         "broker_url": settings.redis_url,
@@ -59,6 +61,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_default_queue": QUEUE,
         "worker_hijack_root_logger": False,
+        "worker_enable_remote_control": False,
         "worker_concurrency": settings.worker_concurrency,
     }
 
