@@ -83,13 +83,14 @@ def admit(services: Services, key: ApiKey, checked: Checked) -> Execution:
 
 
 def wait_until_final(services: Services, execution_id: str, timeout_s: float) -> Execution:
-    """Wait for the end (one blocking read, not one per event of the run) or the deadline, then
-    read the record."""
+    """The record at the end (one blocking read, not one per event of the run), or as it is at
+    the deadline."""
     executions = services.stores.executions
     deadline = time.monotonic() + timeout_s
     while (remaining := deadline - time.monotonic()) > 0:
-        if executions.wait_ended(execution_id, remaining):
-            break
+        ended = executions.wait_ended(execution_id, remaining)
+        if ended is not None:
+            return ended
     return executions.get(execution_id)
 
 

@@ -280,12 +280,14 @@ class RedisExecutionStore:
         move costs one round trip; otherwise (or without it) the record is read first.
         """
         raw = known.model_dump_json() if known is not None else None
+        current = known
         while True:
             if raw is None:
                 raw = self._redis.get(_ex(execution_id))  # type: ignore[assignment]
                 if raw is None:
                     raise NotFound(f"no execution {execution_id!r}")
-            current = Execution.model_validate_json(raw)
+            if current is None:
+                current = Execution.model_validate_json(raw)
             if not move.applies_to(current.state):
                 return current, False
             updated = move.change(current)
@@ -296,7 +298,7 @@ class RedisExecutionStore:
                 return updated, True
             if reply[0] == "missing":
                 raise NotFound(f"no execution {execution_id!r}")
-            raw = reply[1]  # another writer came first: decide again on what it wrote
+            raw, current = reply[1], None  # another writer came first: decide again on that
 
     def _keys_of(self, updated: Execution) -> list[str]:
         ident, tenant = updated.id, updated.tenant
@@ -318,9 +320,10 @@ class RedisExecutionStore:
         ttl = self._settings.result_ttl_s
         running = updated.state == ExecutionState.RUNNING
         lease_end = updated.lease_expires_at.timestamp() if updated.lease_expires_at else 0
+        as_json = updated.model_dump_json()
         return [
             hashlib.sha1(expected_raw.encode(), usedforsecurity=False).hexdigest(),
-            updated.model_dump_json(),
+            as_json,
             updated.id,
             _state_data(updated.state),
             self._settings.event_stream_maxlen,
@@ -328,7 +331,7 @@ class RedisExecutionStore:
             lease_end,
             ttl,
             "1" if updated.state == ExecutionState.CANCELLED else "0",
-            0 if running else stored_size(updated),
+            0 if running else stored_size(updated, as_json),
             time.time() + ttl,
             "1" if updated.state in FINAL_STATES and updated.request.session_id else "0",
         ]
@@ -356,12 +359,19 @@ class RedisExecutionStore:
                     events.append(Event(id=entry_id, kind=kind, data=json.loads(fields["data"])))
         return events
 
-    def wait_ended(self, execution_id: str, timeout_s: float) -> bool:
+    def wait_ended(self, execution_id: str, timeout_s: float) -> Execution | None:
         done = _done(execution_id)
         timeout = min(max(timeout_s, 0.01), MAX_BLOCK_S)
+        # One round trip: Redis answers a connection's commands in order, so the GET sent behind
+        # the blocking move waits for it (outside MULTI, where a blocking command would not).
+        pipe = self._redis.pipeline(transaction=False)
         # Redis takes a fractional timeout; redis-py's annotation says int.
-        moved = self._redis.blmove(done, done, timeout, "RIGHT", "LEFT")  # type: ignore[arg-type]
-        return moved is not None
+        pipe.blmove(done, done, timeout, "RIGHT", "LEFT")  # type: ignore[arg-type]
+        pipe.get(_ex(execution_id))
+        moved, raw = pipe.execute()
+        if moved is None or raw is None:
+            return None
+        return Execution.model_validate_json(raw)
 
     def _xadd(self, execution_id: str, kind: EventKind, data: str) -> None:
         self._redis.xadd(

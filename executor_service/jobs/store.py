@@ -80,9 +80,10 @@ class ExecutionStore(Protocol):
         ...
 
     def read_events(self, execution_id: str, after: str, block_ms: int) -> list[Event]: ...
-    def wait_ended(self, execution_id: str, timeout_s: float) -> bool:
-        """Whether the execution has ended, waiting at most timeout_s (capped at MAX_BLOCK_S):
-        one blocking read, however many events the run writes meanwhile. Callers loop."""
+    def wait_ended(self, execution_id: str, timeout_s: float) -> Execution | None:
+        """The record once the execution has ended, None while it has not (or there is none),
+        waiting at most timeout_s (capped at MAX_BLOCK_S): one blocking read, however many
+        events the run writes meanwhile, and the record comes with it. Callers loop."""
         ...
 
     def queue_length(self) -> int: ...

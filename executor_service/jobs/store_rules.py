@@ -11,9 +11,10 @@ RETRY_AFTER_S = 5
 MAX_BLOCK_S = 2.0  # a long wait is a loop of these; Redis' socket timeout is well above it
 
 
-def stored_size(record: Execution) -> int:
-    """What an ended record costs the store: its JSON, plus its output again in the event stream."""
-    size = len(record.model_dump_json())
+def stored_size(record: Execution, as_json: str | None = None) -> int:
+    """What an ended record costs the store: its JSON (`as_json`, when the caller has it at hand),
+    plus its output again in the event stream."""
+    size = len(record.model_dump_json() if as_json is None else as_json)
     if record.result is not None:
         size += len(record.result.stdout.encode()) + len(record.result.stderr.encode())
     return size

@@ -276,12 +276,12 @@ class MemoryExecutionStore:
                 return ready() or []
         return self._shared.wait_for(ready, min(block_ms / 1000, MAX_BLOCK_S)) or []
 
-    def wait_ended(self, execution_id: str, timeout_s: float) -> bool:
-        def ended() -> bool | None:
+    def wait_ended(self, execution_id: str, timeout_s: float) -> Execution | None:
+        def ended() -> Execution | None:
             record = self._live(execution_id)
-            return True if record is not None and record.state.final else None
+            return record if record is not None and record.state.final else None
 
-        return bool(self._shared.wait_for(ended, min(max(timeout_s, 0.0), MAX_BLOCK_S)))
+        return self._shared.wait_for(ended, min(max(timeout_s, 0.0), MAX_BLOCK_S))
 
     def _append(self, execution_id: str, kind: EventKind, data: str) -> None:
         events = self._stream(execution_id)

@@ -423,8 +423,8 @@ def test_waiters_for_the_end_sleep_through_the_runs_events_and_all_wake_at_its_e
 ) -> None:
     record = submit(stores)
     executions = stores.executions
-    assert not executions.wait_ended(record.id, 0.05)  # queued: no end yet
-    woke: list[tuple[bool, float]] = []
+    assert executions.wait_ended(record.id, 0.05) is None  # queued: no end yet
+    woke: list[tuple[Execution | None, float]] = []
     started = time.monotonic()
 
     def wait() -> None:
@@ -440,11 +440,13 @@ def test_waiters_for_the_end_sleep_through_the_runs_events_and_all_wake_at_its_e
     executions.finish(record.id, RESULT)
     for waiter in waiters:
         waiter.join()
-    assert [ended for ended, _ in woke] == [True, True]  # both, not only the first
+    ended = executions.get(record.id)
+    assert ended.state.final
+    assert [found for found, _ in woke] == [ended, ended]  # both, not only the first, with it
     assert all(0.35 <= waited < 2.5 for _, waited in woke)
-    assert executions.wait_ended(record.id, 3.0)  # a late waiter: at once, and again
-    assert executions.wait_ended(record.id, 3.0)
-    assert not executions.wait_ended("ex_missing", 0.05)
+    assert executions.wait_ended(record.id, 3.0) == ended  # a late waiter: at once, and again
+    assert executions.wait_ended(record.id, 3.0) == ended
+    assert executions.wait_ended("ex_missing", 0.05) is None
 
 
 def test_a_long_wait_for_events_answers_empty_instead_of_timing_out(stores: Stores) -> None:
