@@ -38,9 +38,13 @@ class CancelWatch:
     def watching(self, execution_id: str) -> Iterator[threading.Event]:
         cancel = threading.Event()
         with self._lock:
+            # Only a thread with nothing to ask about sleeps past this run's first check: every
+            # run already watched falls due no later than this one (each is a tick away at most).
+            idle = not self._due
             self._due[cancel] = (time.monotonic() + self._poll_s, execution_id)
             self._start()
-            self._lock.notify()
+            if idle:
+                self._lock.notify()
         try:
             yield cancel
         finally:
