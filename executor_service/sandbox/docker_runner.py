@@ -24,7 +24,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from executor_service.errors import ImageMissing, NotFound, SandboxError
+from executor_service.errors import NotFound, SandboxError
 from executor_service.sandbox import transfer, workspace
 from executor_service.sandbox.cgroup import Usage, read_pids, read_usage
 from executor_service.sandbox.collect import collect_files
@@ -120,16 +120,13 @@ class DockerRunner:
         return None
 
     def present_images(self, refs: Collection[str]) -> frozenset[str]:
-        # An inspection per image, on the janitor's sweep: rare enough for docker-py's client.
-        present: set[str] = set()
-        for ref in refs:
-            try:
-                with engine_errors():
-                    self._client.images.get(ref)
-            except ImageMissing:
-                continue
-            present.add(ref)
-        return frozenset(present)
+        # One listing for them all (the janitor asks every sweep), not an inspection per image.
+        if not refs:
+            return frozenset()
+        with engine_errors():
+            found = self._api.images(filters={"reference": list(refs)})
+        tags = {tag for image in found for tag in image.get("RepoTags") or ()}
+        return frozenset(ref for ref in refs if ref in tags or f"{ref}:latest" in tags)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
