@@ -73,9 +73,9 @@ def admit(services: Services, key: ApiKey, checked: Checked) -> Execution:
         lease_s=checked.lease_s,
     )
     executions = services.stores.executions
-    executions.create(execution, key=key, max_queued=services.settings.max_queue_length)
+    stored = executions.create(execution, key=key, max_queued=services.settings.max_queue_length)
     try:
-        services.dispatcher.submit(execution.id)
+        services.dispatcher.submit(execution.id, stored)
     except ServiceError as exc:
         executions.fail(execution.id, ExecutionError(code=exc.code, message=exc.message))
         raise

@@ -1,8 +1,10 @@
 """How executions reach the workers: the Celery configuration both sides share, the sender, and
 a look at what the broker holds, so a message lost on the way can be sent again.
 
-Tasks carry ids only, and each message's task id is the execution's id; everything else is in
-the store. Session operations do not use Celery at all (see session_calls).
+Each message's task id is the execution's id, its argument that id; everything else is in the
+store. A small record also rides along, as stored at admission, so that the worker's claim can
+compare-and-set it without reading it first (a record changed since, cancelled say, makes the
+claim read it). Session operations do not use Celery at all (see session_calls).
 
 The sender does not go through Celery: `send_task` spent about a millisecond of the API's CPU on
 every submission (routing, a producer from kombu's pool, a new Redis client) to make one LPUSH
@@ -28,6 +30,9 @@ from executor_service.settings import Settings
 EXECUTE_TASK = "agent_sandbox.execute"
 QUEUE = "agent-sandbox"
 RETRY_AFTER_S = 5
+# Records up to this size travel with their message (most do: the code is most of one). A
+# larger one stays only in the store, so a full queue holds no second copy of big programs.
+RECORD_IN_MESSAGE_MAX = 32 * 1024
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -66,18 +71,25 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-# The task's [args, kwargs, embed] carry nothing but the id: the rest of the body is constant.
+# The task's [args, kwargs, embed] carry the id and the record: the rest of the body is constant.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
-def task_message(execution_id: str, origin: str) -> str:
-    """The queue entry `send_task(EXECUTE_TASK, args=[id], task_id=id, queue=QUEUE)` makes.
+def record_repr(record: str | None) -> str:
+    """The kwargs as Celery's headers (and logs) show them: the record's size, not its code."""
+    return "{}" if record is None else repr({"record": f"<{len(record)} bytes>"})
+
+
+def task_message(execution_id: str, origin: str, record: str | None = None) -> str:
+    """The queue entry `send_task(EXECUTE_TASK, args=[id], kwargs={"record": record},
+    kwargsrepr=record_repr(record), task_id=id, queue=QUEUE)` makes (no kwargs without one).
 
     Celery's task protocol 2 (headers name the task and its id; the body is [args, kwargs,
     embed]), wrapped as kombu's Redis transport keeps a message in a list: JSON with the body in
     base64 and a delivery tag of its own.
     """
-    body = json.dumps([[execution_id], {}, _EMBED]).encode()
+    kwargs = {} if record is None else {"record": record}
+    body = json.dumps([[execution_id], kwargs, _EMBED]).encode()
     return json.dumps(
         {
             "body": base64.b64encode(body).decode(),
@@ -97,7 +109,7 @@ def task_message(execution_id: str, origin: str) -> str:
                 "root_id": execution_id,
                 "parent_id": None,
                 "argsrepr": repr([execution_id]),
-                "kwargsrepr": "{}",
+                "kwargsrepr": record_repr(record),
                 "origin": origin,
                 "ignore_result": True,
                 "replaced_task_nesting": 0,
@@ -124,9 +136,12 @@ class Dispatcher:
         self._broker = broker
         self._origin = f"{os.getpid()}@{socket.gethostname()}"  # as Celery names a sender
 
-    def submit(self, execution_id: str) -> None:
+    def submit(self, execution_id: str, record: str | None = None) -> None:
+        """Queue the execution; `record`, its JSON as the store holds it, goes along when small."""
+        if record is not None and len(record) > RECORD_IN_MESSAGE_MAX:
+            record = None
         try:
-            self._broker.lpush(QUEUE, task_message(execution_id, self._origin))
+            self._broker.lpush(QUEUE, task_message(execution_id, self._origin, record))
         except redis.RedisError as exc:
             raise Overloaded(
                 f"the queue is unreachable: {exc}", retry_after_s=RETRY_AFTER_S

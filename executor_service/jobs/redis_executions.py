@@ -141,8 +141,9 @@ class RedisExecutionStore:
 
     # admission and reads --------------------------------------------------------------------
 
-    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> None:
+    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> str:
         tenant = execution.tenant
+        as_json = execution.model_dump_json()
         session_id = execution.request.session_id
         created = execution.created_at.timestamp()
         ttl = self._settings.result_ttl_s
@@ -160,7 +161,7 @@ class RedisExecutionStore:
             ],
             args=[
                 execution.id,
-                execution.model_dump_json(),
+                as_json,
                 key.max_concurrency,
                 max_queued,
                 created,
@@ -182,6 +183,7 @@ class RedisExecutionStore:
         }.get(str(outcome))
         if refusal is not None:
             raise refusal()
+        return as_json
 
     def get(self, execution_id: str, tenant: str | None = None) -> Execution:
         raw = self._redis.get(_ex(execution_id))
@@ -212,8 +214,9 @@ class RedisExecutionStore:
 
     # transitions ----------------------------------------------------------------------------
 
-    def claim(self, execution_id: str, worker: str) -> Execution | None:
-        execution, changed = self._transition(execution_id, claim_move(worker, utcnow()))
+    def claim(self, execution_id: str, worker: str, queued: str | None = None) -> Execution | None:
+        move = claim_move(worker, utcnow())
+        execution, changed = self._transition(execution_id, move, raw=queued)
         return execution if changed else None
 
     def finish(
@@ -272,14 +275,21 @@ class RedisExecutionStore:
         return bool(self._redis.exists(_busy(session_id)))
 
     def _transition(
-        self, execution_id: str, move: Move, known: Execution | None = None
+        self,
+        execution_id: str,
+        move: Move,
+        known: Execution | None = None,
+        *,
+        raw: str | None = None,
     ) -> tuple[Execution, bool]:
         """Apply `move` if the record is in a state it may leave; (record, whether it moved).
 
-        `known` is the record as this caller last wrote it: while nobody else changed it, the
-        move costs one round trip; otherwise (or without it) the record is read first.
+        `known` is the record as this caller last wrote it, or `raw` its JSON as stored: while
+        nobody else changed it, the move costs one round trip; otherwise (or without either)
+        the record is read first.
         """
-        raw = known.model_dump_json() if known is not None else None
+        if known is not None:
+            raw = known.model_dump_json()
         current = known
         while True:
             if raw is None:

@@ -35,16 +35,20 @@ class KeyStore(Protocol):
 class ExecutionStore(Protocol):
     """Execution records, their event streams, and the tenant bounds checked at admission."""
 
-    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> None:
+    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> str:
         """Admit atomically: queue length, the tenant's concurrency and stored bytes, the
-        session's busy flag. Raises Overloaded, QuotaExceeded or SessionBusy."""
+        session's busy flag. Raises Overloaded, QuotaExceeded or SessionBusy. Returns the
+        record as stored (JSON), which the task message may carry to the claim."""
         ...
 
     def get(self, execution_id: str, tenant: str | None = None) -> Execution: ...
     def newest(self, tenant: str, limit: int) -> list[Execution]: ...
 
-    def claim(self, execution_id: str, worker: str) -> Execution | None:
-        """queued -> running for exactly one caller, with a lease of the record's `lease_s`."""
+    def claim(self, execution_id: str, worker: str, queued: str | None = None) -> Execution | None:
+        """queued -> running for exactly one caller, with a lease of the record's `lease_s`.
+
+        `queued` is the record as `create` stored it, when the task message carried it: while
+        the record is still that one the claim need not read it first."""
         ...
 
     def finish(

@@ -122,7 +122,7 @@ def create_celery(settings: Settings) -> Celery:
         process.stop()
 
     @app.task(name=EXECUTE_TASK, ignore_result=True)
-    def execute(execution_id: str) -> None:
-        ExecutionWorker(process.context).execute(execution_id)
+    def execute(execution_id: str, record: str | None = None) -> None:
+        ExecutionWorker(process.context).execute(execution_id, record)
 
     return app

@@ -115,7 +115,7 @@ class EgressAudit:
 
 
 class ExecutionWorker:
-    """One execution's run. Its Redis round trips are few on purpose (claim 2, finish 1, one per
+    """One execution's run. Its Redis round trips are few on purpose (claim 1, finish 1, one per
     output chunk; a session's run adds its read and its touch; its metrics go with the
     process's, once a second): on a warm path the service's own work must stay well under the
     engine's."""
@@ -123,16 +123,18 @@ class ExecutionWorker:
     def __init__(self, context: WorkerContext) -> None:
         self._ctx = context
 
-    def execute(self, execution_id: str) -> None:
+    def execute(self, execution_id: str, queued: str | None = None) -> None:
+        """Claim and run one execution. `queued` is its record as admitted, when the message
+        carried it: the claim then costs one round trip, not two."""
         # Its numbers join the process's pending ones, which the worker writes once a second.
-        self._execute(execution_id, self._ctx.metrics.pending)
+        self._execute(execution_id, queued, self._ctx.metrics.pending)
 
-    def _execute(self, execution_id: str, metrics: MetricsBatch) -> None:
+    def _execute(self, execution_id: str, queued: str | None, metrics: MetricsBatch) -> None:
         ctx = self._ctx
         store = ctx.stores.executions
         bound = log.bind(execution_id=execution_id, worker=ctx.name)
         try:
-            execution = store.claim(execution_id, ctx.name)
+            execution = store.claim(execution_id, ctx.name, queued)
         except NotFound:
             execution = None  # its record expired: a message far older than any run
         if execution is None:

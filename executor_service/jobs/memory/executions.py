@@ -98,7 +98,7 @@ class MemoryExecutionStore:
 
     # admission and reads --------------------------------------------------------------------
 
-    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> None:
+    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> str:
         tenant, ident = execution.tenant, execution.id
         session_id = execution.request.session_id
         ttl = self._settings.result_ttl_s
@@ -127,6 +127,7 @@ class MemoryExecutionStore:
             life = self._settings.max_queue_age_s + int(execution.lease_s) + ttl
             self._events[ident] = _Events(expires_at=now + life)
             self._append(ident, "state", _state_data(execution.state))
+        return execution.model_dump_json()
 
     def get(self, execution_id: str, tenant: str | None = None) -> Execution:
         with self._shared.cond:
@@ -145,7 +146,8 @@ class MemoryExecutionStore:
 
     # transitions ----------------------------------------------------------------------------
 
-    def claim(self, execution_id: str, worker: str) -> Execution | None:
+    def claim(self, execution_id: str, worker: str, queued: str | None = None) -> Execution | None:
+        # `queued` saves Redis a read; here the record is at hand.
         execution, changed = self._transition(execution_id, claim_move(worker, utcnow()))
         return execution if changed else None
 

@@ -50,16 +50,17 @@ def counted(service_settings: Settings) -> tuple[RedisExecutionStore, CountingRe
 
 
 @pytest.mark.redis
-def test_a_run_costs_two_round_trips_to_claim_and_one_to_finish(
+def test_a_run_costs_one_round_trip_to_claim_and_one_to_finish(
     counted: tuple[RedisExecutionStore, CountingRedis],
 ) -> None:
     store, client = counted
     record = execution(session_id="se_1")
-    store.create(record, key=KEY, max_queued=10)
+    queued = store.create(record, key=KEY, max_queued=10)  # what the task message carries
     client.trips = 0
-    claimed = store.claim(record.id, "w")
+    claimed = store.claim(record.id, "w", queued)
     assert claimed is not None
-    assert client.trips == 2
+    assert claimed.state == ExecutionState.RUNNING
+    assert client.trips == 1
     client.trips = 0
     finished, changed = store.finish(record.id, RESULT, claimed=claimed)
     assert changed
@@ -67,6 +68,32 @@ def test_a_run_costs_two_round_trips_to_claim_and_one_to_finish(
     assert client.trips == 1
     assert store.get(record.id).result == RESULT
     assert not store.session_busy("se_1")
+
+
+@pytest.mark.redis
+def test_a_claim_without_the_record_reads_it_first(
+    counted: tuple[RedisExecutionStore, CountingRedis],
+) -> None:
+    store, client = counted
+    record = execution()
+    store.create(record, key=KEY, max_queued=10)
+    client.trips = 0
+    assert store.claim(record.id, "w") is not None  # a message sent again by the reconciler
+    assert client.trips == 2
+
+
+@pytest.mark.redis
+def test_a_queued_record_changed_since_its_message_was_sent_is_not_claimed(
+    counted: tuple[RedisExecutionStore, CountingRedis],
+) -> None:
+    store, client = counted
+    record = execution()
+    queued = store.create(record, key=KEY, max_queued=10)
+    store.cancel(record.id, "acme")
+    client.trips = 0
+    assert store.claim(record.id, "w", queued) is None
+    assert client.trips == 1  # the refusal brought the stored record back with it
+    assert store.get(record.id).state == ExecutionState.CANCELLED
 
 
 @pytest.mark.redis

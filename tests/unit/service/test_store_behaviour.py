@@ -314,6 +314,20 @@ def test_cancel_of_a_queued_execution_stops_its_claim(stores: Stores) -> None:
     assert stores.executions.queue_length() == 0
 
 
+def test_the_record_a_message_carries_claims_once_and_not_after_a_cancel(stores: Stores) -> None:
+    first, second = execution(), execution()
+    limits = key("acme", max_concurrency=100)
+    queued = [stores.executions.create(r, key=limits, max_queued=100) for r in (first, second)]
+    assert [Execution.model_validate_json(raw) for raw in queued] == [first, second]
+    claimed = stores.executions.claim(first.id, "w", queued[0])
+    assert claimed is not None
+    assert claimed.state == ExecutionState.RUNNING
+    assert stores.executions.claim(first.id, "w2", queued[0]) is None  # a redelivered message
+    stores.executions.cancel(second.id, "acme")
+    assert stores.executions.claim(second.id, "w", queued[1]) is None  # stale: it was cancelled
+    assert stores.executions.get(second.id).state == ExecutionState.CANCELLED
+
+
 def test_cancel_flags_of_many_runs_are_read_at_once(stores: Stores) -> None:
     first, second, third = submit(stores), submit(stores), submit(stores)
     for record in (first, second, third):
