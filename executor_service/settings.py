@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     event_stream_maxlen: int = Field(default=10_000, ge=100)
     heartbeat_ttl_s: float = Field(default=6.0, gt=0)
     janitor_interval_s: float = Field(default=5.0, gt=0)
+    # A run's tick: how late a cancel is seen, and live output reaches the event stream.
     cancel_poll_s: float = Field(default=0.25, gt=0)
     session_op_threads: int = Field(default=2, gt=0, le=64)  # per worker, apart from runs
     session_op_claim_s: float = Field(default=10.0, gt=0)  # no worker took it: 503, no effect

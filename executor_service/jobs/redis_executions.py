@@ -22,14 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import redis
 
 from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound
-from executor_service.jobs.event import Event, EventKind
+from executor_service.jobs.event import Event, EventKind, OutputChunk, output_data, state_data
 from executor_service.jobs.execution import (
     FINAL_STATES,
     Execution,
@@ -90,12 +90,16 @@ return 'ok'
 # sends and computed the move from it; if the record is still that one, the new record and all
 # its bookkeeping are written, else the current record comes back for the caller to decide
 # again. Comparing the whole record (not just its state) is what WATCH gave: no write is lost.
+# Output the worker held back (ARGV[13] on) goes on the event stream just before the new state.
 _TRANSITION = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'missing'} end
 if redis.sha1hex(raw) ~= ARGV[1] then return {'changed', raw} end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[3])
+for i = 13, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'output', 'data', ARGV[i])
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'state', 'data', ARGV[4])
 if ARGV[6] == 'running' then
   redis.call('ZADD', KEYS[4], ARGV[7], ARGV[3])
@@ -123,10 +127,6 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
-
-
-def _state_data(state: ExecutionState) -> str:
-    return json.dumps({"state": state.value})
 
 
 class RedisExecutionStore:
@@ -165,7 +165,7 @@ class RedisExecutionStore:
                 key.max_concurrency,
                 max_queued,
                 created,
-                _state_data(execution.state),
+                state_data(execution.state),
                 self._settings.event_stream_maxlen,
                 "1" if session_id else "0",
                 self._settings.max_queue_age_s + int(execution.lease_s) + ttl,
@@ -220,9 +220,15 @@ class RedisExecutionStore:
         return execution if changed else None
 
     def finish(
-        self, execution_id: str, result: RunResult, *, claimed: Execution | None = None
+        self,
+        execution_id: str,
+        result: RunResult,
+        *,
+        claimed: Execution | None = None,
+        output: Sequence[OutputChunk] = (),
     ) -> tuple[Execution, bool]:
-        return self._transition(execution_id, finish_move(result, utcnow()), claimed)
+        move = finish_move(result, utcnow())
+        return self._transition(execution_id, move, claimed, output=output)
 
     def fail(
         self,
@@ -281,6 +287,7 @@ class RedisExecutionStore:
         known: Execution | None = None,
         *,
         raw: str | None = None,
+        output: Sequence[OutputChunk] = (),
     ) -> tuple[Execution, bool]:
         """Apply `move` if the record is in a state it may leave; (record, whether it moved).
 
@@ -301,9 +308,9 @@ class RedisExecutionStore:
             if not move.applies_to(current.state):
                 return current, False
             updated = move.change(current)
-            reply: list[str] = self._apply(
-                keys=self._keys_of(updated), args=self._args_of(raw, updated)
-            )
+            args = self._args_of(raw, updated)
+            args.extend(output_data(stream, text) for stream, text in output)
+            reply: list[str] = self._apply(keys=self._keys_of(updated), args=args)
             if reply[0] == "ok":
                 return updated, True
             if reply[0] == "missing":
@@ -335,7 +342,7 @@ class RedisExecutionStore:
             hashlib.sha1(expected_raw.encode(), usedforsecurity=False).hexdigest(),
             as_json,
             updated.id,
-            _state_data(updated.state),
+            state_data(updated.state),
             self._settings.event_stream_maxlen,
             "running" if running else "final",
             lease_end,
@@ -349,7 +356,7 @@ class RedisExecutionStore:
     # events ---------------------------------------------------------------------------------
 
     def append_output(self, execution_id: str, stream: Stream, text: str) -> None:
-        self._xadd(execution_id, "output", json.dumps({"stream": stream, "data": text}))
+        self._xadd(execution_id, "output", output_data(stream, text))
 
     def append_egress(self, execution_id: str, record: EgressRecord) -> None:
         self._xadd(execution_id, "egress", record.model_dump_json())

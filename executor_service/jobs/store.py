@@ -6,12 +6,12 @@ suite runs against both. Every state change is checked, so two writers never bot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from executor_service.egress.audit import EgressRecord
-from executor_service.jobs.event import Event
+from executor_service.jobs.event import Event, OutputChunk
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.session import Session
 from executor_service.jobs.session_commands import SessionCommand, SessionReply
@@ -52,10 +52,17 @@ class ExecutionStore(Protocol):
         ...
 
     def finish(
-        self, execution_id: str, result: RunResult, *, claimed: Execution | None = None
+        self,
+        execution_id: str,
+        result: RunResult,
+        *,
+        claimed: Execution | None = None,
+        output: Sequence[OutputChunk] = (),
     ) -> tuple[Execution, bool]:
         """running -> finished. `claimed`, the record `claim` returned to this caller, lets a
-        store skip reading the record when nobody changed it since (the worker's hot path)."""
+        store skip reading the record when nobody changed it since (the worker's hot path).
+        `output`, live output the worker held back, goes on the event stream just before the
+        end, in the same write (dropped if the finish does not apply: the result has it)."""
         ...
 
     def fail(

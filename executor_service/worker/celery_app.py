@@ -98,7 +98,7 @@ class _Process:
             self._context.metrics.flush()  # best effort, as every flush
             with contextlib.suppress(RedisError):
                 self._context.stores.workers.forget(self._context.name)
-            self._context.cancels.stop()
+            self._context.watch.stop()
             self._context.egress.close()
             self._context.runner.close()  # a pool's idle sandboxes go with their worker
 

@@ -15,8 +15,8 @@ from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.store import Stores
 from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
-from executor_service.worker.cancel_watch import CancelWatch
 from executor_service.worker.egress import EgressGates
+from executor_service.worker.run_watch import RunWatch
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class WorkerContext:
     dispatcher: Dispatcher  # the reconciler sends lost executions again
     broker: redis.Redis  # where the reconciler looks for messages in flight
     name: str  # host:pid, the identity heartbeats and claims carry
-    cancels: CancelWatch  # the process's one watcher of cancel flags, for every run
+    watch: RunWatch  # the process's one watcher of its runs: cancel flags, held output
 
     @classmethod
     def create(cls, settings: Settings) -> WorkerContext:
@@ -49,5 +49,5 @@ class WorkerContext:
             dispatcher=Dispatcher(client),
             broker=client,
             name=name,
-            cancels=CancelWatch(stores.executions, settings.cancel_poll_s),
+            watch=RunWatch(stores.executions, settings.cancel_poll_s),
         )

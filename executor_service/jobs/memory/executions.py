@@ -13,11 +13,11 @@ import bisect
 import json
 import time
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound
-from executor_service.jobs.event import Event, EventKind
+from executor_service.jobs.event import Event, EventKind, OutputChunk, output_data, state_data
 from executor_service.jobs.execution import (
     FINAL_STATES,
     Execution,
@@ -126,7 +126,7 @@ class MemoryExecutionStore:
             self._of_tenant[tenant].add(ident)
             life = self._settings.max_queue_age_s + int(execution.lease_s) + ttl
             self._events[ident] = _Events(expires_at=now + life)
-            self._append(ident, "state", _state_data(execution.state))
+            self._append(ident, "state", state_data(execution.state))
         return execution.model_dump_json()
 
     def get(self, execution_id: str, tenant: str | None = None) -> Execution:
@@ -152,11 +152,16 @@ class MemoryExecutionStore:
         return execution if changed else None
 
     def finish(
-        self, execution_id: str, result: RunResult, *, claimed: Execution | None = None
+        self,
+        execution_id: str,
+        result: RunResult,
+        *,
+        claimed: Execution | None = None,
+        output: Sequence[OutputChunk] = (),
     ) -> tuple[Execution, bool]:
         # `claimed` saves the Redis store a read; here every read is free, so it is not needed.
         del claimed
-        return self._transition(execution_id, finish_move(result, utcnow()))
+        return self._transition(execution_id, finish_move(result, utcnow()), output)
 
     def fail(
         self,
@@ -203,8 +208,10 @@ class MemoryExecutionStore:
         self,
         execution_id: str,
         move: Move,
+        output: Sequence[OutputChunk] = (),
     ) -> tuple[Execution, bool]:
-        """Apply `move` if the record is in a state it may leave; (record, whether it moved)."""
+        """Apply `move` if the record is in a state it may leave; (record, whether it moved).
+        Held `output` goes on the event stream just before the new state, if it moves."""
         with self._shared.cond:
             current = self._live(execution_id)
             if current is None:
@@ -212,6 +219,8 @@ class MemoryExecutionStore:
             if not move.applies_to(current.state):
                 return current, False
             updated = wire(move.change(current))
+            for stream, text in output:
+                self._append(execution_id, "output", output_data(stream, text))
             self._bookkeep(updated)
             return updated, True
 
@@ -219,7 +228,7 @@ class MemoryExecutionStore:
         ident, tenant = updated.id, updated.tenant
         self._records[ident] = updated
         self._queued.pop(ident, None)
-        self._append(ident, "state", _state_data(updated.state))
+        self._append(ident, "state", state_data(updated.state))
         if updated.state == ExecutionState.RUNNING:
             lease_end = updated.lease_expires_at.timestamp() if updated.lease_expires_at else 0
             self._running[ident] = lease_end
@@ -256,7 +265,7 @@ class MemoryExecutionStore:
 
     def append_output(self, execution_id: str, stream: Stream, text: str) -> None:
         with self._shared.cond:
-            self._append(execution_id, "output", json.dumps({"stream": stream, "data": text}))
+            self._append(execution_id, "output", output_data(stream, text))
 
     def append_egress(self, execution_id: str, record: EgressRecord) -> None:
         with self._shared.cond:
@@ -348,10 +357,6 @@ class MemoryExecutionStore:
     def close_stream(self, tenant: str, token: str) -> None:
         with self._shared.cond:
             self._streams[tenant].pop(token, None)
-
-
-def _state_data(state: ExecutionState) -> str:
-    return json.dumps({"state": state.value})
 
 
 def _up_to(scores: dict[str, float], bound: float) -> list[str]:

@@ -19,9 +19,9 @@ from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.store import Stores
 from executor_service.sandbox.runner import SandboxRunner
 from executor_service.settings import Settings
-from executor_service.worker.cancel_watch import CancelWatch
 from executor_service.worker.context import WorkerContext
 from executor_service.worker.egress import EgressGates
+from executor_service.worker.run_watch import RunWatch
 from tests.unit.service.fake_runner import FakeRunner
 from tests.unit.service.redis_server import redis_server
 
@@ -83,7 +83,7 @@ def worker_context_for(
         dispatcher=Dispatcher(client),
         broker=client,
         name=name,
-        cancels=CancelWatch(stores.executions, settings.cancel_poll_s),
+        watch=RunWatch(stores.executions, settings.cancel_poll_s),
     )
 
 

@@ -22,7 +22,7 @@ from executor_service.jobs.store import ExecutionStore
 from executor_service.jobs.tenant import ApiKey, new_key
 from executor_service.sandbox.spec import RunResult, RunStatus
 from executor_service.settings import Settings
-from executor_service.worker.cancel_watch import CancelWatch
+from executor_service.worker.run_watch import RunWatch
 from tests.unit.service.records import execution
 
 RESULT = RunResult(status=RunStatus.OK, exit_code=0, stdout="1\n", stderr="", wall_time_s=0.1)
@@ -128,15 +128,15 @@ class FlagStore:
         return self.flagged & set(execution_ids)
 
 
-def _cancel_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("cancel")}
+def _watch_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "run-watch"}
 
 
 def test_one_watcher_checks_every_run_in_one_call_per_tick() -> None:
     # Other tests' worker contexts may have left their watchers behind: count only this one's.
-    earlier = _cancel_threads()
+    earlier = _watch_threads()
     store = FlagStore()
-    watch = CancelWatch(store, poll_s=0.02)  # type: ignore[arg-type]  # a fake with one method
+    watch = RunWatch(store, poll_s=0.02)  # type: ignore[arg-type]  # a fake with one method
     try:
         time.sleep(0.1)
         assert store.calls == []  # nothing runs: nothing is asked
@@ -148,26 +148,59 @@ def test_one_watcher_checks_every_run_in_one_call_per_tick() -> None:
             assert b.wait(1.0)
             assert not a.is_set()
             assert not c.is_set()
-        assert len(_cancel_threads() - earlier) == 1
+        assert len(_watch_threads() - earlier) == 1
         asked = len(store.calls)
         time.sleep(0.1)
         assert len(store.calls) <= asked + 1  # idle again once the runs ended
     finally:
         watch.stop()
-    assert not _cancel_threads() - earlier
+    assert not _watch_threads() - earlier
 
 
-def test_a_run_shorter_than_a_tick_costs_no_check() -> None:
+def test_a_run_shorter_than_a_tick_costs_no_check_and_no_tick() -> None:
     store = FlagStore()
-    watch = CancelWatch(store, poll_s=0.2)  # type: ignore[arg-type]  # a fake with one method
+    ticks: list[str] = []
+    watch = RunWatch(store, poll_s=0.2)  # type: ignore[arg-type]  # a fake with one method
     try:
         for ident in ("a", "b", "c"):
-            with watch.watching(ident):
+            with watch.watching(ident, lambda ident=ident: ticks.append(ident)):  # type: ignore[misc]
                 time.sleep(0.02)
         time.sleep(0.3)
         assert store.calls == []
+        assert ticks == []
+        with watch.watching("long", lambda: ticks.append("long")):
+            time.sleep(0.5)
+        assert 1 <= len(ticks) <= 3
+        assert set(ticks) == {"long"}
     finally:
         watch.stop()
+
+
+@pytest.mark.redis
+def test_output_held_until_the_end_goes_with_the_finish_in_one_round_trip(
+    counted: tuple[RedisExecutionStore, CountingRedis],
+) -> None:
+    store, client = counted
+    record = execution()
+    queued = store.create(record, key=KEY, max_queued=10)
+    claimed = store.claim(record.id, "w", queued)
+    assert claimed is not None
+    client.trips = 0
+    held = [("stdout", "1\n"), ("stderr", "warn\n"), ("stdout", "2\n")]
+    _, changed = store.finish(record.id, RESULT, claimed=claimed, output=held)  # type: ignore[arg-type]
+    assert changed
+    assert client.trips == 1
+    events = store.read_events(record.id, "0-0", 0)
+    assert [(e.kind, e.data.get("stream"), e.data.get("data")) for e in events] == [
+        ("state", None, None),
+        ("state", None, None),
+        ("output", "stdout", "1\n"),
+        ("output", "stderr", "warn\n"),
+        ("output", "stdout", "2\n"),
+        ("state", None, None),
+        ("result", None, None),
+    ]
+    assert events[-2].data == {"state": "finished"}
 
 
 def test_the_watcher_sees_a_cancel_of_the_real_store(stores: Any) -> None:
@@ -175,7 +208,7 @@ def test_the_watcher_sees_a_cancel_of_the_real_store(stores: Any) -> None:
     record = execution()
     executions.create(record, key=KEY, max_queued=10)
     executions.claim(record.id, "w")
-    watch = CancelWatch(executions, poll_s=0.02)
+    watch = RunWatch(executions, poll_s=0.02)
     try:
         with watch.watching(record.id) as cancel:
             assert not cancel.wait(0.1)

@@ -328,6 +328,21 @@ def test_the_record_a_message_carries_claims_once_and_not_after_a_cancel(stores:
     assert stores.executions.get(second.id).state == ExecutionState.CANCELLED
 
 
+def test_held_output_goes_before_the_end_and_only_with_a_finish_that_applies(
+    stores: Stores,
+) -> None:
+    done, cancelled = submit(stores), submit(stores)
+    for record in (done, cancelled):
+        stores.executions.claim(record.id, "w")
+    stores.executions.cancel(cancelled.id, "acme")
+    for record in (done, cancelled):
+        stores.executions.finish(record.id, RESULT, output=[("stdout", "held\n")])
+    kinds = [e.kind for e in stores.executions.read_events(done.id, "0-0", 0)]
+    assert kinds == ["state", "state", "output", "state", "result"]
+    kinds = [e.kind for e in stores.executions.read_events(cancelled.id, "0-0", 0)]
+    assert "output" not in kinds  # the stream ended with the cancel; the result keeps it all
+
+
 def test_cancel_flags_of_many_runs_are_read_at_once(stores: Stores) -> None:
     first, second, third = submit(stores), submit(stores), submit(stores)
     for record in (first, second, third):

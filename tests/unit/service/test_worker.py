@@ -38,7 +38,7 @@ from executor_service.sandbox.runner import OutputCallback
 from executor_service.sandbox.spec import MAX_WALL_TIME_S, Program, RunResult, RunStatus
 from executor_service.settings import Settings
 from executor_service.worker.context import WorkerContext
-from executor_service.worker.execution import ExecutionWorker
+from executor_service.worker.execution import ExecutionWorker, OutputForwarder
 from executor_service.worker.janitor import Janitor
 from executor_service.worker.session_op_server import SessionOpServer
 from executor_service.worker.session_ops import SessionOperations
@@ -82,6 +82,30 @@ def perform(
 
 
 # executions -------------------------------------------------------------------------------------
+
+
+def test_held_output_is_written_at_a_tick_or_handed_to_the_finish_never_after(
+    worker_context: WorkerContext,
+) -> None:
+    executions = worker_context.stores.executions
+    ident = submit(worker_context.stores)
+    output = OutputForwarder(executions, ident)
+    output("stdout", b"a")
+    output("stdout", b"b\xc3")  # half a character: held in the decoder, not as text
+    output("stderr", b"oops")
+
+    def streamed() -> list[tuple[str, str]]:
+        events = executions.read_events(ident, "0-0", 0)
+        return [(e.data["stream"], e.data["data"]) for e in events if e.kind == "output"]
+
+    assert streamed() == []  # held
+    output.tick()
+    assert streamed() == [("stdout", "ab"), ("stderr", "oops")]
+    output("stdout", b"\xa9!")
+    assert output.close() == [("stdout", "\u00e9!")]  # for the finish, not written here
+    output("stdout", b"late")  # a read racing the end: never written after it
+    output.tick()
+    assert streamed() == [("stdout", "ab"), ("stderr", "oops")]
 
 
 def test_an_execution_runs_once_and_its_output_is_streamed(

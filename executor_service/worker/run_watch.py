@@ -1,15 +1,18 @@
-"""One thread per worker process turns the store's cancel flags into the Events the runs watch.
+"""One thread per worker process looks after every run in flight, a tick at a time: it turns the
+store's cancel flags into the Events the runs watch, and gives each run its tick (the run writes
+the output it held since the last one).
 
 A thread per execution polling its own flag cost a thread start and a round trip per run per
 tick; this one asks about every run of the process in one round trip per tick, and sleeps
-without asking while the process runs nothing.
+without asking while the process runs nothing. A run shorter than a tick costs neither a check
+nor a tick: its output goes with its final write.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from redis import RedisError
@@ -17,9 +20,16 @@ from redis import RedisError
 from executor_service.errors import StoreUnavailable
 from executor_service.jobs.store import ExecutionStore
 
+Tick = Callable[[], None]
 
-class CancelWatch:
-    """`watching(id)` gives a run the threading.Event that is set once a cancel of it is seen.
+
+def _no_tick() -> None:
+    return None
+
+
+class RunWatch:
+    """`watching(id, tick)` gives a run the threading.Event that is set once a cancel of it is
+    seen, and calls its `tick` at the same moments it asks about it.
 
     Each run is asked about `poll_s` after it starts and every `poll_s` after that, as its own
     thread used to (so a run shorter than `poll_s` costs no round trip); runs falling due within
@@ -30,18 +40,19 @@ class CancelWatch:
         self._store = store
         self._poll_s = poll_s
         self._lock = threading.Condition()
-        self._due: dict[threading.Event, tuple[float, str]] = {}  # run -> (next check, its id)
+        # run -> (next check, its id, its tick)
+        self._due: dict[threading.Event, tuple[float, str, Tick]] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def watching(self, execution_id: str) -> Iterator[threading.Event]:
+    def watching(self, execution_id: str, tick: Tick = _no_tick) -> Iterator[threading.Event]:
         cancel = threading.Event()
         with self._lock:
             # Only a thread with nothing to ask about sleeps past this run's first check: every
             # run already watched falls due no later than this one (each is a tick away at most).
             idle = not self._due
-            self._due[cancel] = (time.monotonic() + self._poll_s, execution_id)
+            self._due[cancel] = (time.monotonic() + self._poll_s, execution_id, tick)
             self._start()
             if idle:
                 self._lock.notify()
@@ -63,7 +74,7 @@ class CancelWatch:
     def _start(self) -> None:
         # Started by the first run, so any context (the worker's, a test's) watches on demand.
         if self._thread is None and not self._stopping:
-            self._thread = threading.Thread(target=self._watch, name="cancel-watch", daemon=True)
+            self._thread = threading.Thread(target=self._watch, name="run-watch", daemon=True)
             self._thread.start()
 
     def _watch(self) -> None:
@@ -71,7 +82,7 @@ class CancelWatch:
             with self._lock:
                 while not self._stopping:
                     now = time.monotonic()
-                    soonest = min((due for due, _ in self._due.values()), default=None)
+                    soonest = min((due for due, _, _ in self._due.values()), default=None)
                     if soonest is not None and soonest <= now:
                         break
                     self._lock.wait(None if soonest is None else soonest - now)
@@ -79,13 +90,19 @@ class CancelWatch:
                     return
                 # Runs due within half a tick are asked about now, and not again for a tick.
                 horizon = now + self._poll_s / 2
-                asked = {run: ident for run, (due, ident) in self._due.items() if due <= horizon}
-                for run, ident in asked.items():
-                    self._due[run] = (now + self._poll_s, ident)
+                asked = {
+                    run: (ident, tick)
+                    for run, (due, ident, tick) in self._due.items()
+                    if due <= horizon
+                }
+                for run, (ident, tick) in asked.items():
+                    self._due[run] = (now + self._poll_s, ident, tick)
+            for _ident, tick in asked.values():
+                tick()  # outside the lock: a tick writes to Redis (and copes with its failure)
             try:
-                flagged = self._store.cancels_requested(set(asked.values()))
+                flagged = self._store.cancels_requested({ident for ident, _ in asked.values()})
             except (RedisError, StoreUnavailable):
                 continue  # Redis is away: ask again on the next tick
-            for run, ident in asked.items():
+            for run, (ident, _tick) in asked.items():
                 if ident in flagged:
                     run.set()
