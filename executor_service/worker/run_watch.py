@@ -15,10 +15,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import structlog
 from redis import RedisError
 
 from executor_service.errors import StoreUnavailable
 from executor_service.jobs.store import ExecutionStore
+
+log = structlog.get_logger(__name__)
 
 Tick = Callable[[], None]
 
@@ -97,8 +100,11 @@ class RunWatch:
                 }
                 for run, (ident, tick) in asked.items():
                     self._due[run] = (now + self._poll_s, ident, tick)
-            for _ident, tick in asked.values():
-                tick()  # outside the lock: a tick writes to Redis (and copes with its failure)
+            for ident, tick in asked.values():
+                try:
+                    tick()  # outside the lock: a tick writes to Redis
+                except Exception:  # one run's tick must not end every run's watch
+                    log.exception("a run's tick failed", execution_id=ident)
             try:
                 flagged = self._store.cancels_requested({ident for ident, _ in asked.values()})
             except (RedisError, StoreUnavailable):

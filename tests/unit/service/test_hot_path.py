@@ -176,6 +176,22 @@ def test_a_run_shorter_than_a_tick_costs_no_check_and_no_tick() -> None:
         watch.stop()
 
 
+def test_a_failing_tick_does_not_stop_the_watch() -> None:
+    store = FlagStore()
+    watch = RunWatch(store, poll_s=0.02)  # type: ignore[arg-type]  # a fake with one method
+
+    def broken() -> None:
+        raise RuntimeError("a tick that fails")
+
+    try:
+        with watch.watching("a", broken), watch.watching("b") as b:
+            time.sleep(0.1)
+            store.flagged.add("b")
+            assert b.wait(1.0)  # still watched after a's ticks failed
+    finally:
+        watch.stop()
+
+
 @pytest.mark.redis
 def test_output_held_until_the_end_goes_with_the_finish_in_one_round_trip(
     counted: tuple[RedisExecutionStore, CountingRedis],
