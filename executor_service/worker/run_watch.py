@@ -47,17 +47,19 @@ class RunWatch:
         self._due: dict[threading.Event, tuple[float, str, Tick]] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._sleeps_until_woken = False  # only then does a new run need to wake the thread
 
     @contextmanager
     def watching(self, execution_id: str, tick: Tick = _no_tick) -> Iterator[threading.Event]:
         cancel = threading.Event()
         with self._lock:
-            # Only a thread with nothing to ask about sleeps past this run's first check: every
-            # run already watched falls due no later than this one (each is a tick away at most).
-            idle = not self._due
             self._due[cancel] = (time.monotonic() + self._poll_s, execution_id, tick)
             self._start()
-            if idle:
+            # A thread waiting with a timeout wakes no later than this run's first check: every
+            # wait ends at a run's check or a tick after the last run, at most a tick from now.
+            # Waking a thread costs more than a short run's other bookkeeping, so only one that
+            # sleeps until woken is.
+            if self._sleeps_until_woken:
                 self._lock.notify()
         try:
             yield cancel
@@ -81,6 +83,7 @@ class RunWatch:
             self._thread.start()
 
     def _watch(self) -> None:
+        lingered = False  # the process ran nothing for a whole tick: sleep until woken
         while True:
             with self._lock:
                 while not self._stopping:
@@ -88,7 +91,13 @@ class RunWatch:
                     soonest = min((due for due, _, _ in self._due.values()), default=None)
                     if soonest is not None and soonest <= now:
                         break
-                    self._lock.wait(None if soonest is None else soonest - now)
+                    if soonest is None and lingered:
+                        self._sleeps_until_woken = True
+                        self._lock.wait()
+                        self._sleeps_until_woken = False
+                        continue
+                    lingered = soonest is None
+                    self._lock.wait(self._poll_s if soonest is None else soonest - now)
                 if self._stopping:
                     return
                 # Runs due within half a tick are asked about now, and not again for a tick.

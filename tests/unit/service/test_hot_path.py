@@ -176,6 +176,22 @@ def test_a_run_shorter_than_a_tick_costs_no_check_and_no_tick() -> None:
         watch.stop()
 
 
+def test_a_run_that_starts_while_the_watch_lingers_or_sleeps_is_checked_in_time() -> None:
+    store = FlagStore()
+    watch = RunWatch(store, poll_s=0.1)  # type: ignore[arg-type]  # a fake with one method
+    try:
+        for idle_s in (0.0, 0.05, 0.5):  # none, within the linger tick, past it (asleep)
+            with watch.watching("warm"):
+                time.sleep(0.15)  # one check: the thread is in its timed waits
+            time.sleep(idle_s)
+            store.flagged.add("late")
+            with watch.watching("late") as cancel:
+                assert cancel.wait(1.0)  # a tick or two; a lost wake-up would never see it
+            store.flagged.clear()
+    finally:
+        watch.stop()
+
+
 def test_a_failing_tick_does_not_stop_the_watch() -> None:
     store = FlagStore()
     watch = RunWatch(store, poll_s=0.02)  # type: ignore[arg-type]  # a fake with one method
