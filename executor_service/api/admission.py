@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from executor_service.api.services import Services
 from executor_service.api.wire.execution_requests import ExecutionCreate, execution_request
 from executor_service.errors import InvalidRequest, ServiceError, SessionEnded
-from executor_service.jobs.execution import Execution, ExecutionError, ExecutionRequest
+from executor_service.jobs.execution import Execution, ExecutionRequest
 from executor_service.jobs.ids import new_id, utcnow
 from executor_service.jobs.session import SessionKind, SessionState
 from executor_service.jobs.tenant import ApiKey
@@ -60,11 +61,9 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Che
 
 
 def admit(services: Services, key: ApiKey, checked: Checked) -> Execution:
-    """Store the execution (quota, queue and session checks are atomic there), then send it.
-
-    A send that fails is answered 503 and the record is failed, so the caller's answer holds; a
-    message lost after a successful send is the reconciler's to send again.
-    """
+    """Store the execution and queue its task message, in one step (quota, queue and session
+    checks are atomic there): an admitted execution always has its message, and a store that
+    cannot be reached answers 503 with nothing written."""
     execution = Execution(
         id=new_id("ex"),
         tenant=key.tenant,
@@ -72,13 +71,12 @@ def admit(services: Services, key: ApiKey, checked: Checked) -> Execution:
         created_at=utcnow(),
         lease_s=checked.lease_s,
     )
-    executions = services.stores.executions
-    stored = executions.create(execution, key=key, max_queued=services.settings.max_queue_length)
-    try:
-        services.dispatcher.submit(execution.id, stored)
-    except ServiceError as exc:
-        executions.fail(execution.id, ExecutionError(code=exc.code, message=exc.message))
-        raise
+    services.stores.executions.create(
+        execution,
+        key=key,
+        max_queued=services.settings.max_queue_length,
+        message=partial(services.dispatcher.entry, execution.id),
+    )
     return execution
 
 

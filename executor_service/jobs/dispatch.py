@@ -11,6 +11,11 @@ every submission (routing, a producer from kombu's pool, a new Redis client) to 
 of a message that differs between executions only by its id. `task_message` writes that message
 itself, in Celery's task protocol 2 as kombu's Redis transport stores it; the workers consume it
 with Celery as before. A test holds it equal to what `send_task` sends.
+
+At admission the store pushes the message in the same step as it writes the record (a
+`QueueEntry`): an admitted execution always has its message, with no second round trip and no
+window in which an API that dies leaves a record for the reconciler to find. Only a message sent
+again (`Dispatcher.submit`) is an LPUSH of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -129,19 +135,33 @@ def task_message(execution_id: str, origin: str, record: str | None = None) -> s
     )
 
 
+@dataclass(frozen=True)
+class QueueEntry:
+    """A task message and the broker list it goes on: opaque to the store that pushes it."""
+
+    queue: str
+    message: str
+
+
 class Dispatcher:
-    """Puts executions on the workers' queue: one LPUSH of a Celery task message."""
+    """Writes the workers' task messages; sends one again on its own (one LPUSH)."""
 
     def __init__(self, broker: redis.Redis) -> None:
         self._broker = broker
         self._origin = f"{os.getpid()}@{socket.gethostname()}"  # as Celery names a sender
 
-    def submit(self, execution_id: str, record: str | None = None) -> None:
-        """Queue the execution; `record`, its JSON as the store holds it, goes along when small."""
+    def entry(self, execution_id: str, record: str | None = None) -> QueueEntry:
+        """The execution's message; `record`, its JSON as the store holds it, goes along when
+        small."""
         if record is not None and len(record) > RECORD_IN_MESSAGE_MAX:
             record = None
+        return QueueEntry(QUEUE, task_message(execution_id, self._origin, record))
+
+    def submit(self, execution_id: str, record: str | None = None) -> None:
+        """Queue the execution's message by itself (the reconciler's, for a message lost)."""
+        entry = self.entry(execution_id, record)
         try:
-            self._broker.lpush(QUEUE, task_message(execution_id, self._origin, record))
+            self._broker.lpush(entry.queue, entry.message)
         except redis.RedisError as exc:
             raise Overloaded(
                 f"the queue is unreachable: {exc}", retry_after_s=RETRY_AFTER_S

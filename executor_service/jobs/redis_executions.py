@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import redis
 
 from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound
+from executor_service.jobs.dispatch import QueueEntry
 from executor_service.jobs.event import Event, EventKind, OutputChunk, output_data, state_data
 from executor_service.jobs.execution import (
     FINAL_STATES,
@@ -62,6 +63,7 @@ MAX_LEASE_S = 2 * MAX_WALL_TIME_S  # above any wall time + lease margin a policy
 # Admission in one step: queue, quota and stored-bytes checks and the writes cannot interleave
 # with another submitter's, and a session's busy flag is taken only if the execution is accepted.
 # Ended records that expired are first taken off the tenant's stored bytes (a bounded batch).
+# The task message, when the caller gives one (KEYS[10], ARGV[13]), is pushed with the record.
 _CREATE = """
 if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then return 'overloaded' end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'quota' end
@@ -83,6 +85,7 @@ redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[10])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'kind', 'state', 'data', ARGV[6])
 redis.call('EXPIRE', KEYS[5], ARGV[9])
+if KEYS[10] then redis.call('LPUSH', KEYS[10], ARGV[13]) end
 return 'ok'
 """
 
@@ -141,40 +144,50 @@ class RedisExecutionStore:
 
     # admission and reads --------------------------------------------------------------------
 
-    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> str:
+    def create(
+        self,
+        execution: Execution,
+        *,
+        key: ApiKey,
+        max_queued: int,
+        message: Callable[[str], QueueEntry] | None = None,
+    ) -> str:
         tenant = execution.tenant
         as_json = execution.model_dump_json()
         session_id = execution.request.session_id
         created = execution.created_at.timestamp()
         ttl = self._settings.result_ttl_s
-        outcome = self._create(
-            keys=[
-                _ex(execution.id),
-                _tenant(tenant, "active"),
-                _QUEUED,
-                _tenant(tenant, "ex"),
-                _ev(execution.id),
-                _busy(session_id or "-"),
-                _tenant(tenant, "stored"),
-                _tenant(tenant, "sizes"),
-                _tenant(tenant, "stored_bytes"),
-            ],
-            args=[
-                execution.id,
-                as_json,
-                key.max_concurrency,
-                max_queued,
-                created,
-                state_data(execution.state),
-                self._settings.event_stream_maxlen,
-                "1" if session_id else "0",
-                self._settings.max_queue_age_s + int(execution.lease_s) + ttl,
-                # Index entries older than any record can live (queued, running, then kept).
-                created - (self._settings.max_queue_age_s + MAX_LEASE_S + ttl),
-                key.max_stored_bytes,
-                time.time(),
-            ],
-        )
+        keys = [
+            _ex(execution.id),
+            _tenant(tenant, "active"),
+            _QUEUED,
+            _tenant(tenant, "ex"),
+            _ev(execution.id),
+            _busy(session_id or "-"),
+            _tenant(tenant, "stored"),
+            _tenant(tenant, "sizes"),
+            _tenant(tenant, "stored_bytes"),
+        ]
+        args: list[str | int | float] = [
+            execution.id,
+            as_json,
+            key.max_concurrency,
+            max_queued,
+            created,
+            state_data(execution.state),
+            self._settings.event_stream_maxlen,
+            "1" if session_id else "0",
+            self._settings.max_queue_age_s + int(execution.lease_s) + ttl,
+            # Index entries older than any record can live (queued, running, then kept).
+            created - (self._settings.max_queue_age_s + MAX_LEASE_S + ttl),
+            key.max_stored_bytes,
+            time.time(),
+        ]
+        if message is not None:
+            entry = message(as_json)
+            keys.append(entry.queue)
+            args.append(entry.message)
+        outcome = self._create(keys=keys, args=args)
         refusal = {
             "overloaded": queue_full,
             "quota": lambda: over_concurrency(key),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from executor_service.egress.audit import EgressRecord
+from executor_service.jobs.dispatch import QueueEntry
 from executor_service.jobs.event import Event, OutputChunk
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.session import Session
@@ -35,10 +36,18 @@ class KeyStore(Protocol):
 class ExecutionStore(Protocol):
     """Execution records, their event streams, and the tenant bounds checked at admission."""
 
-    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> str:
+    def create(
+        self,
+        execution: Execution,
+        *,
+        key: ApiKey,
+        max_queued: int,
+        message: Callable[[str], QueueEntry] | None = None,
+    ) -> str:
         """Admit atomically: queue length, the tenant's concurrency and stored bytes, the
         session's busy flag. Raises Overloaded, QuotaExceeded or SessionBusy. Returns the
-        record as stored (JSON), which the task message may carry to the claim."""
+        record as stored (JSON). `message` makes the task message from that JSON (which it may
+        carry to the claim): it is queued in the same step, only if the execution is admitted."""
         ...
 
     def get(self, execution_id: str, tenant: str | None = None) -> Execution: ...

@@ -13,10 +13,11 @@ import bisect
 import json
 import time
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from executor_service.egress.audit import EgressRecord
 from executor_service.errors import NotFound
+from executor_service.jobs.dispatch import QueueEntry
 from executor_service.jobs.event import Event, EventKind, OutputChunk, output_data, state_data
 from executor_service.jobs.execution import (
     FINAL_STATES,
@@ -95,11 +96,22 @@ class MemoryExecutionStore:
         self._stored_bytes: dict[str, int] = defaultdict(int)
         self._streams: dict[str, dict[str, float]] = defaultdict(dict)  # token -> lease end
         self._busy: dict[str, str] = {}  # session -> its queued or running execution
+        # What a broker would hold, newest first as LPUSH leaves it; nothing consumes it here.
+        self.sent: dict[str, list[str]] = defaultdict(list)
 
     # admission and reads --------------------------------------------------------------------
 
-    def create(self, execution: Execution, *, key: ApiKey, max_queued: int) -> str:
+    def create(
+        self,
+        execution: Execution,
+        *,
+        key: ApiKey,
+        max_queued: int,
+        message: Callable[[str], QueueEntry] | None = None,
+    ) -> str:
         tenant, ident = execution.tenant, execution.id
+        as_json = execution.model_dump_json()
+        entry = None if message is None else message(as_json)
         session_id = execution.request.session_id
         ttl = self._settings.result_ttl_s
         with self._shared.cond:
@@ -127,7 +139,9 @@ class MemoryExecutionStore:
             life = self._settings.max_queue_age_s + int(execution.lease_s) + ttl
             self._events[ident] = _Events(expires_at=now + life)
             self._append(ident, "state", state_data(execution.state))
-        return execution.model_dump_json()
+            if entry is not None:
+                self.sent[entry.queue].insert(0, entry.message)
+        return as_json
 
     def get(self, execution_id: str, tenant: str | None = None) -> Execution:
         with self._shared.cond:

@@ -3,15 +3,19 @@ watcher per process, an execution's metrics in one write, and API keys reused br
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 import pytest
 import redis
 
 from executor_service.api.key_cache import CachedKeyStore, cached_keys
+from executor_service.jobs.dispatch import QUEUE, Dispatcher, broker_task_ids
 from executor_service.jobs.execution import ExecutionError, ExecutionState
 from executor_service.jobs.ids import utcnow
 from executor_service.jobs.memory.base import Shared
@@ -39,6 +43,17 @@ class CountingRedis(redis.Redis):
         return super().execute_command(*args, **options)
 
 
+def message_record(client: redis.Redis, execution_id: str) -> str | None:
+    """The record the queued task message for `execution_id` carries (Celery's body, decoded)."""
+    waiting: list[str] = client.lrange(QUEUE, 0, -1)  # type: ignore[assignment]
+    for raw in waiting:
+        message = json.loads(raw)
+        if message["headers"]["id"] == execution_id:
+            _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            return kwargs.get("record")  # type: ignore[no-any-return]
+    return None
+
+
 @pytest.fixture
 def counted(service_settings: Settings) -> tuple[RedisExecutionStore, CountingRedis]:
     client = CountingRedis.from_url(service_settings.redis_url, decode_responses=True)
@@ -47,6 +62,27 @@ def counted(service_settings: Settings) -> tuple[RedisExecutionStore, CountingRe
     store.create(warm, key=KEY, max_queued=10)
     store.claim(warm.id, "w")
     return store, client
+
+
+@pytest.mark.redis
+def test_admission_with_its_task_message_is_one_round_trip(
+    counted: tuple[RedisExecutionStore, CountingRedis],
+) -> None:
+    store, client = counted
+    record = execution()
+    dispatcher = Dispatcher(client)
+    client.trips = 0
+    stored = store.create(
+        record, key=KEY, max_queued=10, message=partial(dispatcher.entry, record.id)
+    )
+    assert client.trips == 1
+    assert broker_task_ids(client) == {record.id}
+    # The message carries the record as stored, which lets the claim skip its read.
+    carried = message_record(client, record.id)
+    assert carried == stored
+    client.trips = 0
+    assert store.claim(record.id, "w", carried) is not None
+    assert client.trips == 1
 
 
 @pytest.mark.redis

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from executor_service.errors import NotFound, Overloaded, QuotaExceeded, SessionBusy
+from executor_service.jobs.dispatch import QueueEntry
 from executor_service.jobs.execution import Execution, ExecutionError, ExecutionState
 from executor_service.jobs.ids import new_id, utcnow
+from executor_service.jobs.memory.executions import MemoryExecutionStore
 from executor_service.jobs.memory_store import memory_stores
 from executor_service.jobs.redis_store import redis_stores
 from executor_service.jobs.session import Session, SessionState
@@ -46,6 +49,7 @@ RESULT = RunResult(status=RunStatus.OK, exit_code=0, stdout="1\n", stderr="", wa
 class Backend:
     name: str
     make: Callable[..., Stores]  # stores on settings with these fields changed
+    sent: Callable[[Stores, str], list[str]]  # the messages on a broker list, newest first
 
 
 @pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
@@ -56,12 +60,25 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         def on_redis(**changes: Any) -> Stores:
             return redis_stores(settings.model_copy(update=changes))[0]
 
-        yield Backend("redis", on_redis)
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+        def on_the_list(_: Stores, queue: str) -> list[str]:
+            return client.lrange(queue, 0, -1)  # type: ignore[return-value]
+
+        yield Backend("redis", on_redis, on_the_list)
+        client.close()
         return
     base = Settings(
         state_dir=tmp_path / "state", heartbeat_ttl_s=5, result_ttl_s=600, cancel_poll_s=0.05
     )
-    yield Backend("memory", lambda **changes: memory_stores(base.model_copy(update=changes)))
+
+    def in_memory(stores: Stores, queue: str) -> list[str]:
+        assert isinstance(stores.executions, MemoryExecutionStore)
+        return stores.executions.sent[queue]
+
+    yield Backend(
+        "memory", lambda **changes: memory_stores(base.model_copy(update=changes)), in_memory
+    )
 
 
 @pytest.fixture
@@ -141,6 +158,27 @@ def test_a_full_queue_is_refused_before_any_quota(stores: Stores) -> None:
         stores.executions.create(execution("b"), key=key("b"), max_queued=1)
     assert stores.executions.queue_length() == 1
     assert stores.executions.active_count("b") == 0
+
+
+def test_the_task_message_is_queued_with_the_record_and_only_if_admitted(
+    backend: Backend, stores: Stores
+) -> None:
+    made: list[str] = []
+
+    def message(stored: str) -> QueueEntry:
+        made.append(stored)
+        return QueueEntry("test-queue", f"task:{len(made)}")
+
+    one = key(max_concurrency=1)
+    first, second = execution(), execution()
+    stored = stores.executions.create(first, key=one, max_queued=10, message=message)
+    assert made == [stored]  # the message is made from the record exactly as stored
+    assert Execution.model_validate_json(stored) == stores.executions.get(first.id)
+    with pytest.raises(QuotaExceeded):
+        stores.executions.create(second, key=one, max_queued=10, message=message)
+    assert backend.sent(stores, "test-queue") == ["task:1"]  # the refused one left none
+    stores.executions.create(second, key=ROOMY, max_queued=10, message=message)
+    assert backend.sent(stores, "test-queue") == ["task:3", "task:1"]  # LPUSH: newest first
 
 
 def test_a_running_execution_leaves_the_queue(stores: Stores) -> None:
