@@ -41,7 +41,8 @@ from executor_service.sandbox.spec import Limits, Mount, Program, RunResult, San
 log = structlog.get_logger(__name__)
 
 PoolKey = tuple[str, str | None, Limits, tuple[Mount, ...], bool]
-REFILL_TICK_S = 1.0
+REFILL_TICK_S = 1.0  # after an engine failure, before the next try
+EXPIRY_SLACK_S = 0.01  # a wait for an expiry that is (just) due still sleeps this long
 # Members started at once: one engine start is mostly waiting (on runc, on the disk), so two in
 # flight keep up with several clients' churn on two cores where one does not.
 REFILL_THREADS = 2
@@ -174,7 +175,9 @@ class PooledRunner:
                     if len(queue) + self._creating.get(key, 0) < self._size
                 ]
                 if not wanted:
-                    self._changed.wait(REFILL_TICK_S)
+                    # Until the next expiry is due or a take, a new key or stop wakes us: an idle
+                    # worker's threads sleep instead of checking every second.
+                    self._changed.wait(self._next_expiry_in())
                     continue
                 key, template = wanted[0]
                 self._creating[key] = self._creating.get(key, 0) + 1
@@ -188,6 +191,13 @@ class PooledRunner:
                     self._destroy_later(member.sandbox.id)
                 else:
                     self._idle[key].append(member)
+
+    def _next_expiry_in(self) -> float:
+        """Seconds until `_expire` has something to do (the lock is held)."""
+        now = time.monotonic()
+        due = [queue[0].created for queue in self._idle.values() if queue]
+        due += [self._last_wanted.get(k, now) for k in self._idle if k not in self._pinned]
+        return max(min(due, default=now) + self._idle_s - now, EXPIRY_SLACK_S)
 
     def _expire(self) -> None:
         """Drop members past their idle time, and keys nobody asked for in as long (lock held)."""
@@ -227,7 +237,7 @@ class PooledRunner:
             self._stopping = True
             members = [member for queue in self._idle.values() for member in queue]
             self._idle.clear()
-            self._changed.notify()
+            self._changed.notify_all()  # every refill thread, each may sleep until an expiry
         for thread in self._threads:
             thread.join()
         for member in members:

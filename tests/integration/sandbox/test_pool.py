@@ -7,6 +7,7 @@ worker, whether it stops or is killed.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -168,6 +169,38 @@ def test_an_expired_member_is_never_handed_out(
         wait_for(lambda: old not in members(docker_client))
     finally:
         short.close()
+    assert members(docker_client) == []
+
+
+def test_an_idle_member_is_replaced_when_it_expires_without_a_request(
+    settings: Settings, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    """Nothing asks the pool anything: its threads wake for the expiry by themselves."""
+    short = PooledRunner(create_runner(settings), owner=OWNER, size=1, idle_s=1.0, max_keys=1)
+    try:
+        short.warm([sandboxes.config()])  # a pinned key: kept warm though nobody asks
+        wait_for(lambda: len(members(docker_client)) == 1)
+        [old] = members(docker_client)
+        wait_for(lambda: old not in members(docker_client), timeout_s=10)
+        wait_for(lambda: short.pool_state().idle == 1)
+        assert short.pool_state().discarded >= 1
+        assert short.pool_state().hits == short.pool_state().misses == 0
+    finally:
+        short.close()
+    assert members(docker_client) == []
+
+
+def test_closing_wakes_every_refill_thread_however_far_its_next_expiry(
+    settings: Settings, sandboxes: SandboxFactory, docker_client: docker.DockerClient
+) -> None:
+    """The refill threads sleep until an expiry (here ten minutes away): a worker that stops
+    must not wait for it."""
+    slow = PooledRunner(create_runner(settings), owner=OWNER, size=1, idle_s=600.0, max_keys=1)
+    warmed(slow, sandboxes.config())
+    closing = threading.Thread(target=slow.close)
+    closing.start()
+    closing.join(timeout=60)  # a bound for a stuck close, far under the expiry it would wait for
+    assert not closing.is_alive()
     assert members(docker_client) == []
 
 
