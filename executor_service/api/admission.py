@@ -62,8 +62,8 @@ def build_request(services: Services, key: ApiKey, body: ExecutionCreate) -> Che
 
 def admit(services: Services, key: ApiKey, checked: Checked) -> Execution:
     """Store the execution and queue its task message, in one step (quota, queue and session
-    checks are atomic there): an admitted execution always has its message, and a store that
-    cannot be reached answers 503 with nothing written."""
+    checks are atomic there): an admitted execution always has its message. A store that cannot
+    be reached is answered 503 (error_responses)."""
     execution = Execution(
         id=new_id("ex"),
         tenant=key.tenant,
